@@ -1,0 +1,3 @@
+from holdmusic.cli import main
+
+main()
