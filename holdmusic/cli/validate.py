@@ -1,0 +1,113 @@
+"""``holdmusic validate PATH...``: the check every later stage relies on."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+import click
+
+from holdmusic import rules
+
+_STATUS_COLOURS = {"PASSED": "green", "PASSED, with warnings": "yellow", "FAILED": "red"}
+
+
+def limit_options(f: click.decorators.FC) -> click.decorators.FC:
+    """--max-bytes / --max-seconds, shared by every command that validates."""
+    f = click.option(
+        "--max-seconds",
+        type=click.FloatRange(min=0, min_open=True),
+        default=rules.DEFAULT_MAX_SECONDS,
+        show_default=True,
+        help="Audio must be shorter than this.",
+    )(f)
+    f = click.option(
+        "--max-bytes",
+        type=click.IntRange(min=1),
+        default=rules.DEFAULT_MAX_BYTES,
+        show_default=True,
+        help="Files must be smaller than this many bytes.",
+    )(f)
+    return f
+
+
+@click.command("validate")
+@click.argument("paths", nargs=-1, required=True)
+@limit_options
+@click.option("--strict", is_flag=True, help="Fail on warnings too.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON array, an object per file.")
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes for many files (default: one per CPU).",
+)
+def validate(
+    paths: tuple[str, ...],
+    max_bytes: int,
+    max_seconds: float,
+    strict: bool,
+    as_json: bool,
+    jobs: int | None,
+) -> None:
+    """Check MP3 files (or folders of them) against Daily's hold-music rules.
+
+    Walks every frame: the duration is exact, whatever the headers claim. Exit status:
+    0 when every file passes, 1 when any fails, 2 on a usage error.
+    """
+    files = rules.expand_paths(list(paths))
+    if not files:
+        raise click.UsageError(f"no *.mp3 files found under {', '.join(paths)}")
+    limits = rules.Limits(max_bytes=max_bytes, max_seconds=max_seconds)
+    verdicts = rules.check_many(files, limits, jobs=jobs)
+    if as_json:
+        results = [v.to_dict(strict) for v in verdicts]
+        click.echo(json.dumps(results, indent=2))
+        failed = sum(not r["ok"] for r in results)
+    else:
+        failed = _print_text(verdicts, strict)
+    raise SystemExit(1 if failed else 0)
+
+
+def status(verdict: rules.Verdict, strict: bool) -> str:
+    if not verdict.passed(strict):
+        return "FAILED"
+    return "PASSED, with warnings" if verdict.warnings else "PASSED"
+
+
+def describe(verdict: rules.Verdict) -> str:
+    """`` (42.318 s, 341,207 bytes, 44.1 kHz mono VBR ~64 kbit/s)`` or nothing."""
+    info = verdict.info
+    if info is None:
+        return ""
+    f = info.format
+    channels = "mono" if f.channels == 1 else "stereo"
+    return (
+        f" ({info.duration_seconds:.3f} s, {verdict.size_bytes:,} bytes, "
+        f"MPEG-{f.mpeg_version} {f.sample_rate / 1000:g} kHz {channels} "
+        f"{f.bitrate_mode} {f.bitrate_kbps:.0f} kbit/s)"
+    )
+
+
+def print_problems(verdict: rules.Verdict) -> None:
+    for p in verdict.problems:
+        colour = "red" if p.severity == "error" else "yellow"
+        click.echo("  " + click.style(f"{p.severity}", fg=colour) + f" [{p.code}]: {p.message}")
+
+
+def _print_text(verdicts: Iterable[rules.Verdict], strict: bool) -> int:
+    counts = {"PASSED": 0, "PASSED, with warnings": 0, "FAILED": 0}
+    for v in verdicts:
+        s = status(v, strict)
+        counts[s] += 1
+        click.echo(f"Checking {v.path}: " + click.style(s, fg=_STATUS_COLOURS[s]) + describe(v))
+        print_problems(v)
+    total = sum(counts.values())
+    passed = counts["PASSED"] + counts["PASSED, with warnings"]
+    summary = f"{total} file{'s' if total != 1 else ''} checked: {passed} passed"
+    if counts["PASSED, with warnings"]:
+        summary += f" ({counts['PASSED, with warnings']} with warnings)"
+    summary += f", {counts['FAILED']} failed"
+    click.echo(summary)
+    return counts["FAILED"]

@@ -1,0 +1,302 @@
+"""Daily's hold-music rules, and the warnings a media team wants, as a :class:`Verdict`.
+
+``check_path`` never raises for a bad file: every problem, from "not found" to "not an
+MP3", comes back as a :class:`Problem` with a stable ``code`` that scripts can key on.
+
+Error codes: ``not_found``, ``unreadable``, ``empty``, ``too_large``, ``not_mp3``,
+``free_format``, ``too_long``, ``analysis_failed``.
+Warning codes: ``stereo``, ``high_bitrate``, ``low_sample_rate``, ``short_clip``,
+``leading_silence``, ``header_mismatch``, ``appended_stream``, ``junk_before_audio``,
+``junk_in_stream``, ``truncated_frame``.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from holdmusic import audio
+
+# Daily: "less than 10MB in size and less than 60 seconds in duration". 10 MB read as
+# 10,000,000 bytes, the smaller of the two readings, so a file we pass Daily accepts.
+DEFAULT_MAX_BYTES = 10_000_000
+DEFAULT_MAX_SECONDS = 60.0
+
+# Telephony thresholds for warnings (never errors).
+PHONE_BITRATE_KBPS = 128  # above this, the extra bits never reach a caller
+MIN_SAMPLE_RATE = 16_000  # below this, music sounds muffled on wideband calls
+SHORT_CLIP_SECONDS = 30.0  # played twice, shorter clips leave callers in silence early
+LEADING_SILENCE_SECONDS = 1.0
+
+# Files above this size are mapped rather than read, so memory stays bounded.
+_READ_WHOLE = 64 * 1024 * 1024
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    code: str
+    severity: Severity
+    message: str
+    offset: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"code": self.code, "severity": self.severity, "message": self.message}
+        if self.offset is not None:
+            d["offset"] = self.offset
+        return d
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_bytes: int = DEFAULT_MAX_BYTES  # a file must be smaller than this
+    max_seconds: float = DEFAULT_MAX_SECONDS  # and shorter than this
+
+
+@dataclass(frozen=True)
+class Verdict:
+    path: str
+    size_bytes: int | None
+    info: audio.AudioInfo | None
+    problems: tuple[Problem, ...] = field(default=())
+
+    @property
+    def errors(self) -> tuple[Problem, ...]:
+        return tuple(p for p in self.problems if p.severity == "error")
+
+    @property
+    def warnings(self) -> tuple[Problem, ...]:
+        return tuple(p for p in self.problems if p.severity == "warning")
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def passed(self, strict: bool = False) -> bool:
+        return self.ok and not (strict and self.warnings)
+
+    @property
+    def duration_seconds(self) -> float | None:
+        return self.info.duration_seconds if self.info else None
+
+    def to_dict(self, strict: bool = False) -> dict[str, Any]:
+        info = self.info
+        fmt = None
+        if info is not None:
+            f = info.format
+            fmt = {
+                "mpeg_version": f.mpeg_version,
+                "layer": f.layer,
+                "sample_rate": f.sample_rate,
+                "channels": f.channels,
+                "channel_mode": f.channel_mode,
+                "bitrate_mode": f.bitrate_mode,
+                "bitrate_kbps": f.bitrate_kbps,
+                "frame_count": f.frame_count,
+                "samples": info.samples,
+                "encoder": info.encoder,
+                "encoder_delay": info.encoder_delay,
+                "encoder_padding": info.encoder_padding,
+                "header": info.header,
+                "header_seconds": _round(info.header_seconds),
+                "audio_offset": info.audio_offset,
+            }
+        return {
+            "path": self.path,
+            "ok": self.passed(strict),
+            "size_bytes": self.size_bytes,
+            "duration_seconds": _round(self.duration_seconds),
+            "problems": [p.to_dict() for p in self.problems],
+            "format": fmt,
+        }
+
+
+def _round(x: float | None) -> float | None:
+    return None if x is None else round(x, 6)
+
+
+def _error(code: str, message: str) -> Problem:
+    return Problem(code, "error", message)
+
+
+def check_path(path: str | os.PathLike[str], limits: Limits = Limits()) -> Verdict:
+    """Judge one file on disk. Reads at most what it must; never raises for a bad file."""
+    name = os.fspath(path)
+    try:
+        st = os.stat(name)
+    except FileNotFoundError:
+        return Verdict(name, None, None, (_error("not_found", "no such file"),))
+    except OSError as exc:
+        return Verdict(name, None, None, (_error("unreadable", _os_reason(exc)),))
+    if stat.S_ISDIR(st.st_mode):
+        return Verdict(name, None, None, (_error("unreadable", "this is a directory"),))
+    if not stat.S_ISREG(st.st_mode):
+        return Verdict(name, None, None, (_error("unreadable", "not a regular file"),))
+    size = st.st_size
+    if size == 0:
+        return Verdict(name, 0, None, (_error("empty", "the file is empty (0 bytes)"),))
+    try:
+        with open(name, "rb") as fh:
+            if size >= limits.max_bytes:
+                # Too large is final; say what the file is, but don't walk gigabytes.
+                return _too_large(name, size, limits, fh.read(4096))
+            if size <= _READ_WHOLE:
+                return check_bytes(fh.read(), name, limits)
+            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+                return check_bytes(mapped, name, limits)
+    except OSError as exc:
+        return Verdict(name, size, None, (_error("unreadable", _os_reason(exc)),))
+
+
+def _os_reason(exc: OSError) -> str:
+    if isinstance(exc, PermissionError):
+        return "permission denied: cannot read it"
+    if isinstance(exc, IsADirectoryError):
+        return "this is a directory"
+    return f"cannot read it: {exc.strerror or exc}"
+
+
+def _too_large(name: str, size: int, limits: Limits, head: bytes) -> Verdict:
+    problems = [
+        _error(
+            "too_large",
+            f"{size:,} bytes is not under the {limits.max_bytes:,}-byte limit "
+            "(Daily: under 10 MB); re-encode at a lower bitrate (mono 64 kbit/s is plenty)",
+        )
+    ]
+    what = audio.identify(head)
+    if what:
+        problems.append(_error("not_mp3", f"this is {what}"))
+    return Verdict(name, size, None, tuple(problems))
+
+
+def check_bytes(data: audio.Buffer, name: str, limits: Limits = Limits()) -> Verdict:
+    """Judge a file already in memory (or mapped): the audio rules and the warnings."""
+    size = len(data)
+    if size == 0:
+        return Verdict(name, 0, None, (_error("empty", "the file is empty (0 bytes)"),))
+    if size >= limits.max_bytes:
+        return _too_large(name, size, limits, bytes(data[:4096]))
+    try:
+        info = audio.analyze(data)
+    except audio.NotMP3 as exc:
+        return Verdict(name, size, None, (_error(exc.code, str(exc)),))
+    except Exception as exc:  # a bug of ours must not become a traceback about the user's file
+        return Verdict(
+            name,
+            size,
+            None,
+            (
+                _error(
+                    "analysis_failed",
+                    f"holdmusic could not analyse this file ({type(exc).__name__}: {exc}); "
+                    "please report it with the file",
+                ),
+            ),
+        )
+    return Verdict(name, size, info, tuple(_judge(info, limits)))
+
+
+def _judge(info: audio.AudioInfo, limits: Limits) -> list[Problem]:
+    problems: list[Problem] = []
+    seconds = info.duration_seconds
+    if seconds >= limits.max_seconds:
+        problems.append(
+            _error(
+                "too_long",
+                f"{seconds:.3f} s is not under the {limits.max_seconds:g} s limit "
+                "(Daily plays hold music under 60 s); trim it",
+            )
+        )
+    problems.extend(Problem(f.code, "warning", f.message, f.offset) for f in info.findings)
+    fmt = info.format
+    if fmt.channels == 2:
+        problems.append(
+            Problem(
+                "stereo",
+                "warning",
+                "stereo: phone calls are mono, so half the bits are wasted and parts of the "
+                "mix can cancel out when it is folded down; export mono",
+            )
+        )
+    if fmt.bitrate_kbps > PHONE_BITRATE_KBPS:
+        problems.append(
+            Problem(
+                "high_bitrate",
+                "warning",
+                f"{fmt.bitrate_kbps:g} kbit/s: a phone call carries far less (64 kbit/s on a "
+                "classic line), so the extra only makes the file bigger and slower to fetch; "
+                "64-96 kbit/s mono is plenty",
+            )
+        )
+    if fmt.sample_rate < MIN_SAMPLE_RATE:
+        problems.append(
+            Problem(
+                "low_sample_rate",
+                "warning",
+                f"{fmt.sample_rate} Hz: music sounds muffled on wideband (HD voice, WebRTC) "
+                "calls; use 22.05 kHz or more",
+            )
+        )
+    if seconds < SHORT_CLIP_SECONDS:
+        problems.append(
+            Problem(
+                "short_clip",
+                "warning",
+                f"{seconds:.1f} s: Daily plays hold music twice, so callers hear "
+                f"{2 * seconds:.1f} s of music and then silence; aim for 45-59 s",
+            )
+        )
+    if info.leading_silence_seconds >= LEADING_SILENCE_SECONDS:
+        problems.append(
+            Problem(
+                "leading_silence",
+                "warning",
+                f"starts with {info.leading_silence_seconds:.1f} s of silence: callers may "
+                "think the line is dead, and hear the gap again on the second play",
+            )
+        )
+    return problems
+
+
+def expand_paths(paths: list[str]) -> list[str]:
+    """Files as given; folders searched recursively for ``*.mp3`` (any case), sorted."""
+    out: list[str] = []
+    for p in paths:
+        if os.path.isdir(p):
+            found = [
+                os.path.join(root, f)
+                for root, _dirs, files in os.walk(p)
+                for f in files
+                if f.lower().endswith(".mp3")
+            ]
+            out.extend(sorted(found, key=lambda s: Path(s).parts))
+        else:
+            out.append(p)
+    return out
+
+
+# Below this many files, starting worker processes costs more than it saves.
+_PARALLEL_FROM = 16
+
+
+def check_many(
+    paths: list[str], limits: Limits = Limits(), jobs: int | None = None
+) -> Iterator[Verdict]:
+    """Verdicts in the order of ``paths``; many files are checked in worker processes."""
+    workers = jobs if jobs is not None else (os.cpu_count() or 1)
+    if workers <= 1 or len(paths) < _PARALLEL_FROM:
+        for p in paths:
+            yield check_path(p, limits)
+        return
+    from concurrent.futures import ProcessPoolExecutor
+
+    chunk = max(1, len(paths) // (workers * 8))
+    with ProcessPoolExecutor(max_workers=min(workers, len(paths))) as pool:
+        yield from pool.map(check_path, paths, [limits] * len(paths), chunksize=chunk)
