@@ -350,7 +350,25 @@ def _parse_xing(buf: Buffer, x: int, frame_end: int, kind: str) -> _TagFrame:
 # Largest quantised value each Huffman table can code (ISO 11172-3, table B.7): tables
 # 16-31 add "linbits" escape bits on top of 15.
 _LINBITS = (1, 2, 3, 4, 6, 8, 10, 13, 4, 5, 6, 7, 8, 9, 11, 13)
-_TABLE_MAX = (0, 1, 2, 2, 0, 3, 3, 5, 5, 5, 7, 7, 7, 15, 0, 15, *(15 + (1 << b) - 1 for b in _LINBITS))
+_TABLE_MAX = (
+    0,
+    1,
+    2,
+    2,
+    0,
+    3,
+    3,
+    5,
+    5,
+    5,
+    7,
+    7,
+    7,
+    15,
+    0,
+    15,
+    *(15 + (1 << b) - 1 for b in _LINBITS),
+)
 # A granule counts as silent when no spectral line can exceed this (about -80 dBFS).
 _SILENT_AMPLITUDE = 1e-4
 

@@ -59,6 +59,9 @@ class Limits:
     max_seconds: float = DEFAULT_MAX_SECONDS  # and shorter than this
 
 
+DEFAULT_LIMITS = Limits()
+
+
 @dataclass(frozen=True)
 class Verdict:
     path: str
@@ -125,33 +128,47 @@ def _error(code: str, message: str) -> Problem:
     return Problem(code, "error", message)
 
 
-def check_path(path: str | os.PathLike[str], limits: Limits = Limits()) -> Verdict:
+def check_path(path: str | os.PathLike[str], limits: Limits = DEFAULT_LIMITS) -> Verdict:
     """Judge one file on disk. Reads at most what it must; never raises for a bad file."""
+    return _check(path, limits, keep=False)[0]
+
+
+def load(
+    path: str | os.PathLike[str], limits: Limits = DEFAULT_LIMITS
+) -> tuple[Verdict, bytes | None]:
+    """Judge a file and keep its bytes, so that what gets uploaded is what was judged."""
+    return _check(path, limits, keep=True)
+
+
+def _check(
+    path: str | os.PathLike[str], limits: Limits, *, keep: bool
+) -> tuple[Verdict, bytes | None]:
     name = os.fspath(path)
     try:
         st = os.stat(name)
     except FileNotFoundError:
-        return Verdict(name, None, None, (_error("not_found", "no such file"),))
+        return Verdict(name, None, None, (_error("not_found", "no such file"),)), None
     except OSError as exc:
-        return Verdict(name, None, None, (_error("unreadable", _os_reason(exc)),))
+        return Verdict(name, None, None, (_error("unreadable", _os_reason(exc)),)), None
     if stat.S_ISDIR(st.st_mode):
-        return Verdict(name, None, None, (_error("unreadable", "this is a directory"),))
+        return Verdict(name, None, None, (_error("unreadable", "this is a directory"),)), None
     if not stat.S_ISREG(st.st_mode):
-        return Verdict(name, None, None, (_error("unreadable", "not a regular file"),))
+        return Verdict(name, None, None, (_error("unreadable", "not a regular file"),)), None
     size = st.st_size
     if size == 0:
-        return Verdict(name, 0, None, (_error("empty", "the file is empty (0 bytes)"),))
+        return Verdict(name, 0, None, (_error("empty", "the file is empty (0 bytes)"),)), None
     try:
         with open(name, "rb") as fh:
             if size >= limits.max_bytes:
                 # Too large is final; say what the file is, but don't walk gigabytes.
-                return _too_large(name, size, limits, fh.read(4096))
-            if size <= _READ_WHOLE:
-                return check_bytes(fh.read(), name, limits)
+                return _too_large(name, size, limits, fh.read(4096)), None
+            if keep or size <= _READ_WHOLE:
+                data = fh.read()
+                return check_bytes(data, name, limits), data if keep else None
             with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-                return check_bytes(mapped, name, limits)
+                return check_bytes(mapped, name, limits), None
     except OSError as exc:
-        return Verdict(name, size, None, (_error("unreadable", _os_reason(exc)),))
+        return Verdict(name, size, None, (_error("unreadable", _os_reason(exc)),)), None
 
 
 def _os_reason(exc: OSError) -> str:
@@ -176,7 +193,7 @@ def _too_large(name: str, size: int, limits: Limits, head: bytes) -> Verdict:
     return Verdict(name, size, None, tuple(problems))
 
 
-def check_bytes(data: audio.Buffer, name: str, limits: Limits = Limits()) -> Verdict:
+def check_bytes(data: audio.Buffer, name: str, limits: Limits = DEFAULT_LIMITS) -> Verdict:
     """Judge a file already in memory (or mapped): the audio rules and the warnings."""
     size = len(data)
     if size == 0:
@@ -287,7 +304,7 @@ _PARALLEL_FROM = 16
 
 
 def check_many(
-    paths: list[str], limits: Limits = Limits(), jobs: int | None = None
+    paths: list[str], limits: Limits = DEFAULT_LIMITS, jobs: int | None = None
 ) -> Iterator[Verdict]:
     """Verdicts in the order of ``paths``; many files are checked in worker processes."""
     workers = jobs if jobs is not None else (os.cpu_count() or 1)

@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from holdmusic import __version__
-from holdmusic.cli import validate
+from holdmusic.cli import upload, validate
 from holdmusic.errors import HoldmusicError
 
 
@@ -50,6 +50,8 @@ def cli(verbose: bool) -> None:
 
 
 cli.add_command(validate.validate)
+cli.add_command(upload.upload)
+cli.add_command(upload.bucket_policy)
 
 
 def main() -> None:

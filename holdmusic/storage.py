@@ -1,0 +1,331 @@
+"""Put a validated MP3 into S3-compatible storage under a content-addressed key.
+
+The only module that imports boto3. Credentials come from boto3's standard chain
+(environment, profile, SSO, instance role); holdmusic never takes a secret as a flag.
+Every boto3/botocore failure a user can meet becomes a :class:`StorageError` whose
+message says what to fix, and never contains a secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit
+
+import boto3
+import botocore.exceptions
+from botocore.config import Config
+
+from holdmusic.errors import HoldmusicError, UsageError
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+DEFAULT_PREFIX = "hold-music/"
+DEFAULT_CACHE_CONTROL = "public, max-age=31536000, immutable"
+CONTENT_TYPE = "audio/mpeg"
+POLICY_SID = "HoldmusicPublicRead"
+
+
+class StorageError(HoldmusicError):
+    """The storage service refused or could not be reached."""
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    bucket: str
+    prefix: str = DEFAULT_PREFIX
+    endpoint_url: str | None = None  # None: boto3 decides (AWS, or AWS_ENDPOINT_URL[_S3])
+    region: str | None = None
+    public_base_url: str | None = None
+    acl: str = "none"  # "none" or "public-read"
+    cache_control: str = DEFAULT_CACHE_CONTROL
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+
+    def __post_init__(self) -> None:
+        check_prefix(self.prefix)
+        if not self.bucket:
+            raise UsageError("a bucket is required: --bucket or HOLDMUSIC_BUCKET")
+        if self.acl not in ("none", "public-read"):
+            raise UsageError(f"--acl must be 'none' or 'public-read', not {self.acl!r}")
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    bucket: str
+    key: str
+    url: str
+    sha256: str
+    size_bytes: int
+    uploaded: bool  # False when an identical object was already there
+
+
+def check_prefix(prefix: str) -> None:
+    """A prefix is a folder-like string: no leading slash, no empty, '.' or '..' parts."""
+    if prefix.startswith("/"):
+        raise UsageError(f"prefix {prefix!r} must not start with '/'")
+    parts = prefix.split("/")[:-1] if prefix.endswith("/") else prefix.split("/")
+    if prefix and any(p in ("", ".", "..") for p in parts):
+        raise UsageError(f"prefix {prefix!r} has an empty, '.' or '..' part")
+
+
+def slug(filename: str) -> str:
+    """Lowercase ASCII words joined by '-': no separators or dots from the user's name."""
+    stem = os.path.basename(filename.replace("\\", "/"))
+    if stem.lower().endswith(".mp3"):
+        stem = stem[:-4]
+    ascii_ = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()
+    words = re.sub(r"[^a-z0-9]+", "-", ascii_.lower()).strip("-")
+    return words[:60].rstrip("-") or "audio"
+
+
+def object_key(prefix: str, filename: str, sha256: str) -> str:
+    """``{prefix}{slug}-{16 hex of sha256}.mp3``: new bytes, new URL; same bytes, same URL."""
+    return f"{prefix}{slug(filename)}-{sha256[:16]}.mp3"
+
+
+def _client(settings: StorageSettings) -> S3Client:
+    custom = _custom_endpoint(settings)
+    config = Config(
+        connect_timeout=settings.connect_timeout,
+        read_timeout=settings.read_timeout,
+        retries={"mode": "standard", "max_attempts": 4},
+        # Path style works on every S3-compatible service; AWS keeps its own default.
+        s3={"addressing_style": "path"} if custom else {},
+        # Ask for checksums only when we send them (some S3 clones reject the new default).
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+    )
+    try:
+        session = boto3.session.Session(region_name=settings.region)
+        return session.client("s3", endpoint_url=settings.endpoint_url, config=config)
+    except botocore.exceptions.BotoCoreError as exc:
+        raise StorageError(f"cannot set up the S3 client: {exc}") from None
+
+
+def _custom_endpoint(settings: StorageSettings) -> str | None:
+    """The non-AWS endpoint in use, if any (flag, then boto3's own environment variables)."""
+    url = (
+        settings.endpoint_url
+        or os.environ.get("AWS_ENDPOINT_URL_S3")
+        or os.environ.get("AWS_ENDPOINT_URL")
+    )
+    if url and not (urlsplit(url).hostname or "").endswith(".amazonaws.com"):
+        return url
+    return None
+
+
+def public_url(settings: StorageSettings, key: str, region: str | None = None) -> str:
+    """Where anonymous clients (Daily) fetch the object."""
+    path = quote(key, safe="/")
+    if settings.public_base_url:
+        return settings.public_base_url.rstrip("/") + "/" + path
+    custom = _custom_endpoint(settings)
+    if custom:
+        return f"{custom.rstrip('/')}/{quote(settings.bucket)}/{path}"
+    region = region or settings.region or "us-east-1"
+    if "." in settings.bucket:  # a dotted name breaks the wildcard TLS certificate
+        return f"https://s3.{region}.amazonaws.com/{settings.bucket}/{path}"
+    return f"https://{settings.bucket}.s3.{region}.amazonaws.com/{path}"
+
+
+def upload(
+    settings: StorageSettings, data: bytes, sha256: str, filename: str, *, dry_run: bool = False
+) -> StoredObject:
+    """Put ``data`` under its content-addressed key unless an identical object is there.
+
+    Idempotent like ``twine upload --skip-existing``: a HEAD first, and no PUT when the
+    key already holds these bytes with the right headers.
+    """
+    key = object_key(settings.prefix, filename, sha256)
+    size = len(data)
+    if dry_run:
+        return StoredObject(settings.bucket, key, public_url(settings, key), sha256, size, False)
+    client = _client(settings)
+    url = public_url(settings, key, client.meta.region_name)
+    with _translated(settings, key):
+        if _already_there(client, settings, key, sha256, size):
+            return StoredObject(settings.bucket, key, url, sha256, size, False)
+        _put(
+            client,
+            settings,
+            key,
+            data,
+            CacheControl=settings.cache_control,
+            Metadata={"sha256": sha256, "original-filename": quote(os.path.basename(filename))},
+            # Our own hash of the validated bytes: the server rejects anything else.
+            ChecksumSHA256=base64.b64encode(bytes.fromhex(sha256)).decode(),
+        )
+    return StoredObject(settings.bucket, key, url, sha256, size, True)
+
+
+def _put(client: S3Client, settings: StorageSettings, key: str, data: bytes, **extra: Any) -> None:
+    if settings.acl == "public-read":
+        extra["ACL"] = "public-read"
+    client.put_object(Bucket=settings.bucket, Key=key, Body=data, ContentType=CONTENT_TYPE, **extra)
+
+
+def _already_there(
+    client: S3Client, settings: StorageSettings, key: str, sha256: str, size: int
+) -> bool:
+    try:
+        head = client.head_object(Bucket=settings.bucket, Key=key)
+    except botocore.exceptions.ClientError as exc:
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        # 404: not there. 403: no ListBucket permission hides "not there"; PUT will tell.
+        if status in (403, 404):
+            return False
+        raise
+    return (
+        head.get("Metadata", {}).get("sha256") == sha256
+        and head.get("ContentLength") == size
+        and head.get("ContentType") == CONTENT_TYPE
+        and head.get("CacheControl") == settings.cache_control
+    )
+
+
+def delete(settings: StorageSettings, key: str) -> None:
+    client = _client(settings)
+    with _translated(settings, key):
+        client.delete_object(Bucket=settings.bucket, Key=key)
+
+
+def put_probe(settings: StorageSettings, key: str, data: bytes) -> str:
+    """A small object that ``doctor`` reads back anonymously; returns its public URL."""
+    client = _client(settings)
+    with _translated(settings, key):
+        _put(client, settings, key, data, CacheControl="no-store")
+    return public_url(settings, key, client.meta.region_name)
+
+
+def check_bucket(settings: StorageSettings) -> str:
+    """HEAD the bucket: proves the credentials and the bucket. Returns the region in use."""
+    client = _client(settings)
+    with _translated(settings, None):
+        client.head_bucket(Bucket=settings.bucket)
+    return client.meta.region_name
+
+
+def bucket_policy(bucket: str, prefix: str) -> dict[str, Any]:
+    """The least a bucket needs for anonymous reads of ``prefix*``: s3:GetObject, nothing else."""
+    check_prefix(prefix)
+    return {
+        "Version": "2012-10-17",
+        "Statement": [_policy_statement(bucket, prefix)],
+    }
+
+
+def _policy_statement(bucket: str, prefix: str) -> dict[str, Any]:
+    return {
+        "Sid": POLICY_SID,
+        "Effect": "Allow",
+        "Principal": "*",
+        "Action": "s3:GetObject",
+        "Resource": f"arn:aws:s3:::{bucket}/{prefix}*",
+    }
+
+
+def apply_bucket_policy(settings: StorageSettings) -> dict[str, Any]:
+    """Add (or replace) our statement in the bucket's policy, keeping every other statement."""
+    client = _client(settings)
+    with _translated(settings, None):
+        try:
+            current = json.loads(client.get_bucket_policy(Bucket=settings.bucket)["Policy"])
+        except botocore.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("NoSuchBucketPolicy", "404"):
+                raise
+            current = {"Version": "2012-10-17", "Statement": []}
+        statements = current.get("Statement", [])
+        if isinstance(statements, dict):
+            statements = [statements]
+        kept = [s for s in statements if s.get("Sid") != POLICY_SID]
+        policy = {
+            **current,
+            "Statement": [*kept, _policy_statement(settings.bucket, settings.prefix)],
+        }
+        client.put_bucket_policy(Bucket=settings.bucket, Policy=json.dumps(policy))
+    return policy
+
+
+class _translated:
+    """Context manager: boto3/botocore failures become one StorageError line."""
+
+    def __init__(self, settings: StorageSettings, key: str | None) -> None:
+        self.settings = settings
+        self.key = key
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, typ: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        if exc is None or isinstance(exc, HoldmusicError):
+            return
+        message = describe_error(exc, self.settings, self.key)
+        if message is not None:
+            raise StorageError(message) from exc
+
+
+def describe_error(
+    exc: BaseException, settings: StorageSettings, key: str | None = None
+) -> str | None:
+    """A user-facing line for a boto3/botocore exception, or None if it is not one."""
+    b = settings.bucket
+    where = _custom_endpoint(settings) or "AWS S3"
+    errors = botocore.exceptions
+    if isinstance(exc, errors.NoCredentialsError):
+        return (
+            "no storage credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+            "or AWS_PROFILE, or run 'aws sso login'"
+        )
+    if isinstance(exc, errors.PartialCredentialsError):
+        return f"incomplete storage credentials: {exc}"
+    if isinstance(exc, errors.ConnectTimeoutError):
+        return f"timed out connecting to the storage endpoint {where}"
+    if isinstance(exc, errors.ReadTimeoutError):
+        return f"the storage endpoint {where} stopped answering (read timeout)"
+    if isinstance(exc, errors.EndpointConnectionError | errors.ConnectionClosedError):
+        return f"cannot reach the storage endpoint {where}: is the address right, the service up?"
+    if isinstance(exc, errors.ClientError):
+        err = exc.response.get("Error", {})
+        code = str(err.get("Code", ""))
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        msg = str(err.get("Message", ""))
+        if code == "InvalidAccessKeyId":
+            return f"the storage service at {where} does not know this access key id"
+        if code == "SignatureDoesNotMatch":
+            return (
+                f"the storage service at {where} rejected the secret key (signature mismatch): "
+                "check AWS_SECRET_ACCESS_KEY or the profile in use"
+            )
+        if code == "NoSuchBucket" or (code in ("404", "NotFound") and key is None):
+            return f"bucket {b!r} does not exist at {where}"
+        if code == "AccessControlListNotSupported":
+            return (
+                f"bucket {b!r} has ACLs disabled (Object Ownership: bucket owner enforced): "
+                "use --acl none and make the prefix public with 'holdmusic bucket-policy --apply'"
+            )
+        if code == "AccessDenied" or status == 403:
+            if "public" in msg.lower() and "block" in msg.lower():
+                return (
+                    f"AWS Block Public Access refuses a public policy on bucket {b!r}: allow it "
+                    f"with 'aws s3api put-public-access-block --bucket {b} "
+                    "--public-access-block-configuration BlockPublicPolicy=false,"
+                    "RestrictPublicBuckets=false' (and the account-level setting)"
+                )
+            target = f"{b}/{key}" if key else b
+            return (
+                f"access denied on {target!r}: the credentials need s3:PutObject and "
+                f"s3:GetObject on arn:aws:s3:::{b}/{settings.prefix}*"
+            )
+        if code in ("BadDigest", "XAmzContentSHA256Mismatch", "InvalidDigest"):
+            return "the storage service received other bytes than were sent (checksum mismatch)"
+        return f"storage request failed: {code or status} {msg}".strip()
+    if isinstance(exc, errors.BotoCoreError):
+        return f"storage request failed: {exc}"
+    return None
