@@ -8,16 +8,21 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from holdmusic import rules
 
 if TYPE_CHECKING:
     import httpx
 
+    from holdmusic.daily import DailyClient, DailyError, DialinConfig
     from holdmusic.publicurl import PublicCheck
     from holdmusic.storage import StorageSettings, StoredObject
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -83,3 +88,270 @@ def store_and_verify(
         transport=transport,
     )
     return Published(stored, check)
+
+
+# --- dial-in configs ----------------------------------------------------------------------
+
+UPDATED, UNCHANGED, FAILED, WOULD_UPDATE = "updated", "unchanged", "failed", "would_update"
+
+
+@dataclass(frozen=True)
+class ConfigOutcome:
+    """What happened to one dial-in config. ``previous_url`` is what it held before this run."""
+
+    config_id: str
+    previous_url: str | None
+    status: str  # updated | unchanged | failed | would_update (dry run)
+    error: str | None = None
+    url: str | None = None  # the URL it was meant to point at
+    changed_fields: tuple[str, ...] = ()  # fields other than hold_music_url that changed
+    note: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status in (UPDATED, UNCHANGED, WOULD_UPDATE) and not self.changed_fields
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "config_id": self.config_id,
+            "previous_url": self.previous_url,
+            "status": self.status,
+            "error": self.error,
+        }
+        if self.changed_fields:
+            d["changed_fields"] = list(self.changed_fields)
+        if self.note:
+            d["note"] = self.note
+        return d
+
+
+def target_problem(config: DialinConfig) -> str | None:
+    """Why hold music cannot be set on this config, or None."""
+    if config.type == "pin_dialin":
+        return (
+            f"config {config.id} is pin_dialin: Daily plays hold music only on pinless_dialin "
+            "configs, so there is nothing to set"
+        )
+    if not config.pinless:
+        return f"config {config.id} has type {config.type!r}, not pinless_dialin"
+    return None
+
+
+def read_configs(
+    client: DailyClient, config_ids: list[str], *, concurrency: int = 8
+) -> dict[str, DialinConfig | DailyError]:
+    """GET every config (in parallel, under the client's rate limit); errors as values."""
+    from holdmusic.daily import DailyError
+
+    def one(cid: str) -> DialinConfig | DailyError:
+        try:
+            return client.get_config(cid)
+        except DailyError as exc:
+            return exc
+
+    return dict(zip(config_ids, _map(one, config_ids, concurrency), strict=True))
+
+
+def _map(fn: Callable[[T], R], items: list[T], concurrency: int) -> list[R]:
+    if concurrency <= 1 or len(items) <= 1:
+        return [fn(i) for i in items]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(concurrency, len(items))) as pool:
+        return list(pool.map(fn, items))
+
+
+def point_config(client: DailyClient, before: DialinConfig, url: str) -> ConfigOutcome:
+    """Set ``hold_music_url`` to a verified ``url``, and check that nothing else moved.
+
+    A PUT answered 5xx may still have been applied (and retried); whatever happens,
+    ``previous_url`` is the value read *before* this run touched the config. When the
+    PUT fails for good, a GET tells whether it landed anyway.
+    """
+    from holdmusic.daily import DailyError
+
+    previous = before.hold_music_url
+    if previous == url:
+        return ConfigOutcome(before.id, previous, UNCHANGED, url=url)
+    note = None
+    try:
+        after = client.set_hold_music(before.id, url)
+    except DailyError as exc:
+        try:
+            after = client.get_config(before.id)
+        except DailyError:
+            return ConfigOutcome(before.id, previous, FAILED, str(exc), url)
+        if after.hold_music_url != url:
+            return ConfigOutcome(before.id, previous, FAILED, str(exc), url)
+        note = f"the PUT reported an error ({exc}) but a GET shows it was applied"
+    if after.hold_music_url != url:
+        return ConfigOutcome(
+            before.id,
+            previous,
+            FAILED,
+            f"Daily accepted the PUT but the config holds {after.hold_music_url!r}",
+            url,
+        )
+    changed = changed_fields(before, after)
+    error = None
+    if changed:
+        error = (
+            "Daily changed other fields of this config too: "
+            + ", ".join(changed)
+            + " (check them in the dashboard)"
+        )
+    return ConfigOutcome(before.id, previous, UPDATED, error, url, changed, note)
+
+
+def changed_fields(before: DialinConfig, after: DialinConfig) -> tuple[str, ...]:
+    """Fields other than hold_music_url whose value differs (or appeared, or vanished)."""
+    keys = (set(before.config) | set(after.config)) - {"hold_music_url"}
+    changed = [k for k in sorted(keys) if before.config.get(k) != after.config.get(k)]
+    if before.type != after.type:
+        changed.insert(0, "type")
+    return tuple(changed)
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    prepared: Prepared
+    configs: tuple[ConfigOutcome, ...]
+    published: Published | None = None
+    planned_url: str | None = None  # dry run: where it would go
+    stopped: str | None = None  # why the run stopped before changing anything
+
+    @property
+    def url(self) -> str | None:
+        return self.published.stored.url if self.published else self.planned_url
+
+    @property
+    def ok(self) -> bool:
+        return self.stopped is None and all(c.ok for c in self.configs)
+
+
+SKIPPED = "skipped"
+
+
+class Reporter:
+    """Hooks the CLI overrides to show each step as it happens; silent by default."""
+
+    def verdict(self, prepared: Prepared) -> None:
+        pass
+
+    def configs(self, found: dict[str, DialinConfig | DailyError]) -> None:
+        pass
+
+    def published(self, published: Published) -> None:
+        pass
+
+    def outcome(self, outcome: ConfigOutcome) -> None:
+        pass
+
+
+def preflight(
+    client: DailyClient, config_ids: list[str], *, concurrency: int = 8
+) -> tuple[dict[str, DialinConfig | DailyError], dict[str, DialinConfig], list[ConfigOutcome]]:
+    """GET every config and keep those hold music can be set on.
+
+    Returns everything read, the usable configs by id, and a failed outcome for each of
+    the others. A key Daily rejects fails every GET alike, so it is raised once instead.
+    """
+    from holdmusic.daily import DailyAuthError, DailyError
+
+    found = read_configs(client, config_ids, concurrency=concurrency)
+    errors = [r for r in found.values() if isinstance(r, DailyError)]
+    if errors and all(isinstance(e, DailyAuthError) for e in errors):
+        raise errors[0]
+    usable: dict[str, DialinConfig] = {}
+    failed: list[ConfigOutcome] = []
+    for cid, got in found.items():
+        if isinstance(got, DailyError):
+            failed.append(ConfigOutcome(cid, None, FAILED, str(got)))
+        elif problem := target_problem(got):
+            failed.append(ConfigOutcome(cid, got.hold_music_url, FAILED, problem))
+        else:
+            usable[cid] = got
+    return found, usable, failed
+
+
+def publish(
+    path: str,
+    config_ids: list[str],
+    settings: StorageSettings,
+    client: DailyClient,
+    *,
+    limits: rules.Limits = rules.DEFAULT_LIMITS,
+    dry_run: bool = False,
+    concurrency: int = 8,
+    reporter: Reporter | None = None,
+    transport: httpx.BaseTransport | None = None,
+) -> PublishResult:
+    """validate → read configs → upload → prove public → PUT where the URL differs.
+
+    All-or-nothing up to the PUTs: a bad file, a config that is missing or not
+    pinless, or a URL that fails the public check stops the run before any config
+    changes. After that, each config succeeds or fails on its own.
+    """
+    from holdmusic import storage
+
+    on = reporter or Reporter()
+    ids = list(dict.fromkeys(config_ids))  # the same id twice is one config
+    prepared = prepare(path, limits)
+    on.verdict(prepared)
+    if not prepared.ok:
+        return PublishResult(
+            prepared, (), stopped="the file failed validation: nothing uploaded, no config changed"
+        )
+    found, usable, failed = preflight(client, ids, concurrency=concurrency)
+    on.configs(found)
+    if failed:
+        skipped = [
+            ConfigOutcome(cid, c.hold_music_url, SKIPPED, "not attempted: see the failed configs")
+            for cid, c in usable.items()
+        ]
+        return PublishResult(
+            prepared,
+            _in_order(ids, failed + skipped),
+            stopped="a config cannot take hold music: nothing uploaded, no config changed",
+        )
+    assert prepared.data is not None and prepared.sha256 is not None
+    if dry_run:
+        planned = storage.upload(
+            settings, prepared.data, prepared.sha256, os.path.basename(path), dry_run=True
+        )
+        outcomes = tuple(
+            ConfigOutcome(
+                cid,
+                c.hold_music_url,
+                UNCHANGED if c.hold_music_url == planned.url else WOULD_UPDATE,
+                url=planned.url,
+            )
+            for cid, c in usable.items()
+        )
+        return PublishResult(prepared, outcomes, planned_url=planned.url)
+    published = store_and_verify(prepared, settings, transport=transport)
+    on.published(published)
+    if not published.ok:
+        skipped = [
+            ConfigOutcome(cid, c.hold_music_url, SKIPPED, "not attempted: the URL is not public")
+            for cid, c in usable.items()
+        ]
+        return PublishResult(
+            prepared,
+            tuple(skipped),
+            published,
+            stopped="the public check failed: no config was pointed at the URL",
+        )
+    url = published.stored.url
+
+    def apply(cid: str) -> ConfigOutcome:
+        outcome = point_config(client, usable[cid], url)
+        on.outcome(outcome)
+        return outcome
+
+    return PublishResult(prepared, tuple(_map(apply, ids, concurrency)), published)
+
+
+def _in_order(ids: list[str], outcomes: list[ConfigOutcome]) -> tuple[ConfigOutcome, ...]:
+    by_id = {o.config_id: o for o in outcomes}
+    return tuple(by_id[i] for i in ids if i in by_id)

@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from holdmusic import __version__
-from holdmusic.cli import upload, validate
+from holdmusic.cli import configs, publish, upload, validate
 from holdmusic.errors import HoldmusicError
 
 
@@ -47,11 +47,17 @@ def _fail(ctx: click.Context, message: str, code: int) -> None:
 @click.option("-v", "--verbose", is_flag=True, help="Show tracebacks and request details.")
 def cli(verbose: bool) -> None:
     """Validate, upload, verify and publish hold music for Daily dial-in numbers."""
+    if verbose:
+        import logging
+
+        logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
 
 
 cli.add_command(validate.validate)
 cli.add_command(upload.upload)
 cli.add_command(upload.bucket_policy)
+cli.add_command(publish.publish)
+cli.add_command(configs.configs)
 
 
 def main() -> None:
