@@ -18,7 +18,9 @@ if TYPE_CHECKING:
     import httpx
 
     from holdmusic.daily import DailyClient, DailyError, DialinConfig
+    from holdmusic.manifest import Assignment
     from holdmusic.publicurl import PublicCheck
+    from holdmusic.record import Item, Recorder
     from holdmusic.storage import StorageSettings, StoredObject
 
 T = TypeVar("T")
@@ -138,7 +140,11 @@ def target_problem(config: DialinConfig) -> str | None:
 
 
 def read_configs(
-    client: DailyClient, config_ids: list[str], *, concurrency: int = 8
+    client: DailyClient,
+    config_ids: list[str],
+    *,
+    concurrency: int = 8,
+    on_each: Callable[[], object] | None = None,
 ) -> dict[str, DialinConfig | DailyError]:
     """GET every config (in parallel, under the client's rate limit); errors as values."""
     from holdmusic.daily import DailyError
@@ -148,6 +154,9 @@ def read_configs(
             return client.get_config(cid)
         except DailyError as exc:
             return exc
+        finally:
+            if on_each is not None:
+                on_each()
 
     return dict(zip(config_ids, _map(one, config_ids, concurrency), strict=True))
 
@@ -249,7 +258,11 @@ class Reporter:
 
 
 def preflight(
-    client: DailyClient, config_ids: list[str], *, concurrency: int = 8
+    client: DailyClient,
+    config_ids: list[str],
+    *,
+    concurrency: int = 8,
+    on_each: Callable[[], object] | None = None,
 ) -> tuple[dict[str, DialinConfig | DailyError], dict[str, DialinConfig], list[ConfigOutcome]]:
     """GET every config and keep those hold music can be set on.
 
@@ -258,7 +271,7 @@ def preflight(
     """
     from holdmusic.daily import DailyAuthError, DailyError
 
-    found = read_configs(client, config_ids, concurrency=concurrency)
+    found = read_configs(client, config_ids, concurrency=concurrency, on_each=on_each)
     errors = [r for r in found.values() if isinstance(r, DailyError)]
     if errors and all(isinstance(e, DailyAuthError) for e in errors):
         raise errors[0]
@@ -355,3 +368,333 @@ def publish(
 def _in_order(ids: list[str], outcomes: list[ConfigOutcome]) -> tuple[ConfigOutcome, ...]:
     by_id = {o.config_id: o for o in outcomes}
     return tuple(by_id[i] for i in ids if i in by_id)
+
+
+# --- batch and rollback ---------------------------------------------------------------------
+
+QUEUED = "queued"  # in the report, nothing sent yet
+
+
+class BatchReporter:
+    """Progress hooks for batch and rollback; the CLI draws a bar or prints lines."""
+
+    def phase(self, name: str, total: int) -> None:
+        pass
+
+    def advance(self, text: str | None = None) -> None:
+        pass
+
+    def message(self, text: str) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    items: tuple[Item, ...]
+    uploads: int = 0  # objects actually uploaded (not already there)
+    stopped: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        good = (UPDATED, UNCHANGED, WOULD_UPDATE, SKIPPED)
+        return self.stopped is None and all(i.status in good for i in self.items)
+
+
+def _not_attempted(recorder: Recorder, reason: str) -> None:
+    """Close every item nothing was sent for, so the report says so."""
+    recorder.update_many(
+        {
+            cid: {"status": FAILED, "error": f"not attempted: {reason}"}
+            for cid, item in recorder.items.items()
+            if item.status == QUEUED
+        }
+    )
+
+
+def batch(
+    assignments: list[Assignment],
+    settings: StorageSettings,
+    client: DailyClient,
+    recorder: Recorder,
+    *,
+    limits: rules.Limits = rules.DEFAULT_LIMITS,
+    dry_run: bool = False,
+    skip_invalid: bool = False,
+    concurrency: int = 8,
+    reporter: BatchReporter | None = None,
+    transport: httpx.BaseTransport | None = None,
+) -> BatchResult:
+    """Many configs, each to its own file: validate all → read all → upload each file once
+    → PUT only where the URL differs. The recorder's report stays true throughout."""
+    from holdmusic.record import Item
+
+    on = reporter or BatchReporter()
+    recorder.add_all([Item(a.config_id, file=a.given, status=QUEUED) for a in assignments])
+    try:
+        return _batch(
+            assignments,
+            settings,
+            client,
+            recorder,
+            limits=limits,
+            dry_run=dry_run,
+            skip_invalid=skip_invalid,
+            concurrency=concurrency,
+            on=on,
+            transport=transport,
+        )
+    except BaseException as exc:
+        reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else str(exc)
+        _not_attempted(recorder, reason)
+        raise
+    finally:
+        recorder.finish()
+
+
+def _batch(
+    assignments: list[Assignment],
+    settings: StorageSettings,
+    client: DailyClient,
+    recorder: Recorder,
+    *,
+    limits: rules.Limits,
+    dry_run: bool,
+    skip_invalid: bool,
+    concurrency: int,
+    on: BatchReporter,
+    transport: httpx.BaseTransport | None,
+) -> BatchResult:
+    from holdmusic import storage
+
+    files = list(dict.fromkeys(a.file for a in assignments))
+    on.phase("validating files", len(files))
+    prepared: dict[str, Prepared] = {}
+    for path in files:
+        prepared[path] = p = prepare(path, limits)
+        on.advance(None if p.ok else f"{path}: FAILED validation")
+    bad = {path for path, p in prepared.items() if not p.ok}
+    for path in sorted(bad):
+        codes = ", ".join(f"{x.code}: {x.message}" for x in prepared[path].verdict.errors)
+        on.message(f"{path} failed validation: {codes}")
+    if bad:
+        recorder.update_many(
+            {
+                a.config_id: {"status": FAILED, "error": "the file failed validation"}
+                for a in assignments
+                if a.file in bad
+            }
+        )
+        if not skip_invalid:
+            _not_attempted(recorder, "another file failed validation (--skip-invalid goes on)")
+            return BatchResult(
+                tuple(recorder.items.values()),
+                stopped="a file failed validation: nothing uploaded, no config changed",
+            )
+    live = [a for a in assignments if a.file not in bad]
+    for a in live:
+        recorder.update(a.config_id, sha256=prepared[a.file].sha256)
+
+    on.phase("reading configs", len(live))
+    _, usable, failed = preflight(
+        client, [a.config_id for a in live], concurrency=concurrency, on_each=on.advance
+    )
+    recorder.update_many(
+        {o.config_id: {"status": FAILED, "error": o.error} for o in failed}
+        | {cid: {"previous_url": c.hold_music_url} for cid, c in usable.items()}
+    )
+    live = [a for a in live if a.config_id in usable]
+    needed = list(dict.fromkeys(a.file for a in live))
+
+    urls: dict[str, str] = {}
+    uploads = 0
+    on.phase("uploading" if not dry_run else "planning uploads", len(needed))
+    for path in needed:
+        p = prepared[path]
+        assert p.data is not None and p.sha256 is not None
+        if dry_run:
+            urls[path] = storage.upload(
+                settings, p.data, p.sha256, os.path.basename(path), dry_run=True
+            ).url
+            on.advance()
+            continue
+        published = store_and_verify(p, settings, transport=transport)
+        uploads += published.stored.uploaded
+        if published.ok:
+            urls[path] = published.stored.url
+            on.advance()
+        else:
+            why = "; ".join(published.public.problems)
+            on.advance(f"{path}: public check FAILED")
+            on.message(f"{published.stored.url} failed the public check: {why}")
+            recorder.update_many(
+                {
+                    a.config_id: {
+                        "status": FAILED,
+                        "url": published.stored.url,
+                        "error": f"the URL failed the public check: {why}",
+                    }
+                    for a in live
+                    if a.file == path
+                }
+            )
+    targets = {a.config_id: urls[a.file] for a in live if a.file in urls}
+    put_phase(client, usable, targets, recorder, on, concurrency=concurrency, dry_run=dry_run)
+    return BatchResult(tuple(recorder.items.values()), uploads)
+
+
+def put_phase(
+    client: DailyClient,
+    befores: dict[str, DialinConfig],
+    targets: dict[str, str],
+    recorder: Recorder,
+    on: BatchReporter,
+    *,
+    concurrency: int,
+    dry_run: bool,
+) -> None:
+    """Point each config at its target URL, in parallel under the shared rate limit.
+
+    Write-ahead: every item about to be PUT is recorded ``pending`` first. On Ctrl-C,
+    PUTs not yet started are cancelled and recorded as not attempted; those in flight
+    finish and are recorded as they end.
+    """
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
+    from holdmusic.record import PENDING
+
+    unchanged = {cid for cid, url in targets.items() if befores[cid].hold_music_url == url}
+    todo = [cid for cid in targets if cid not in unchanged]
+    recorder.update_many(
+        {cid: {"status": UNCHANGED, "url": targets[cid], "error": None} for cid in unchanged}
+        | {
+            cid: {"status": WOULD_UPDATE if dry_run else PENDING, "url": targets[cid]}
+            for cid in todo
+        }
+    )
+    if dry_run or not todo:
+        return
+    on.phase("updating configs", len(todo))
+    started: set[str] = set()
+
+    def apply(cid: str) -> ConfigOutcome:
+        started.add(cid)
+        outcome = point_config(client, befores[cid], targets[cid])
+        recorder.update(cid, status=outcome.status, error=outcome.error)
+        on.advance(f"{cid}: {outcome.status}" + (f": {outcome.error}" if outcome.error else ""))
+        return outcome
+
+    pool = ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(todo))))
+    try:
+        futures = [pool.submit(apply, cid) for cid in todo]
+        for future in as_completed(futures):
+            future.result()
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        recorder.update_many(
+            {
+                cid: {"status": FAILED, "error": "not attempted: interrupted"}
+                for cid in todo
+                if cid not in started
+            }
+        )
+        raise
+    pool.shutdown()
+
+
+def rollback(
+    items: list[Item],
+    client: DailyClient,
+    recorder: Recorder,
+    *,
+    force: bool = False,
+    verify: bool = True,
+    dry_run: bool = False,
+    concurrency: int = 8,
+    limits: rules.Limits = rules.DEFAULT_LIMITS,
+    reporter: BatchReporter | None = None,
+    transport: httpx.BaseTransport | None = None,
+) -> BatchResult:
+    """Put every config a run changed back to its ``previous_url``.
+
+    A config someone changed since (it holds neither the run's URL nor the previous
+    one) is skipped unless ``force``. The previous URL is validated like any URL before
+    a phone line points at it again, unless ``verify`` is off.
+    """
+    from holdmusic.record import PENDING, Item
+
+    on = reporter or BatchReporter()
+    chosen = [i for i in items if i.status in (UPDATED, PENDING)]
+    recorder.add_all(
+        [Item(i.config_id, file=i.file, url=i.previous_url, status=QUEUED) for i in chosen]
+    )
+    try:
+        on.phase("reading configs", len(chosen))
+        _, usable, failed = preflight(
+            client, [i.config_id for i in chosen], concurrency=concurrency, on_each=on.advance
+        )
+        changes: dict[str, dict[str, Any]] = {
+            o.config_id: {"status": FAILED, "error": o.error} for o in failed
+        }
+        targets: dict[str, str] = {}
+        for item in chosen:
+            current = usable.get(item.config_id)
+            if current is None:
+                continue
+            now_url = current.hold_music_url
+            change: dict[str, Any] = {"previous_url": now_url}
+            if now_url == item.previous_url:
+                change.update(status=UNCHANGED)
+            elif now_url != item.url and not force:
+                change.update(
+                    status=SKIPPED,
+                    error=f"changed since the run: it now holds {now_url!r}, not the run's URL "
+                    "(--force restores it anyway)",
+                )
+            elif item.previous_url is None:
+                change.update(
+                    status=FAILED,
+                    error="it had no hold music before the run, and Daily documents no way "
+                    "to clear hold_music_url; publish a file to it instead",
+                )
+            else:
+                targets[item.config_id] = item.previous_url
+            changes[item.config_id] = change
+        recorder.update_many(changes)
+        for cid, change in changes.items():
+            if change.get("status") == SKIPPED:
+                on.message(f"warning: {cid}: {change['error']}")
+        if verify and targets:
+            on.phase("checking previous URLs", len(set(targets.values())))
+            broken = _broken_urls(set(targets.values()), limits, transport, on)
+            for cid, url in list(targets.items()):
+                if url in broken:
+                    del targets[cid]
+                    recorder.update(
+                        cid,
+                        status=FAILED,
+                        error=f"the previous URL no longer serves valid hold music: {broken[url]}",
+                    )
+        put_phase(client, usable, targets, recorder, on, concurrency=concurrency, dry_run=dry_run)
+        return BatchResult(tuple(recorder.items.values()))
+    except BaseException as exc:
+        _not_attempted(recorder, "interrupted" if isinstance(exc, KeyboardInterrupt) else str(exc))
+        raise
+    finally:
+        recorder.finish()
+
+
+def _broken_urls(
+    urls: set[str],
+    limits: rules.Limits,
+    transport: httpx.BaseTransport | None,
+    on: BatchReporter,
+) -> dict[str, str]:
+    from holdmusic.publicurl import validate_url
+
+    broken = {}
+    for url in sorted(urls):
+        verdict = validate_url(url, limits, transport=transport)
+        if not verdict.ok:
+            broken[url] = "; ".join(f"{p.code}: {p.message}" for p in verdict.errors)
+        on.advance()
+    return broken

@@ -14,7 +14,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from holdmusic import __version__
+from holdmusic import __version__, rules
 from holdmusic.errors import HoldmusicError
 
 USER_AGENT = f"holdmusic/{__version__} (public-url check)"
@@ -210,3 +210,85 @@ def _judge(got: Fetched, sha256: str, size: int, hint: str) -> list[str]:
             "serves a stale or different object"
         )
     return problems
+
+
+def validate_url(
+    url: str,
+    limits: rules.Limits = rules.DEFAULT_LIMITS,
+    *,
+    max_redirects: int = 3,
+    timeout: httpx.Timeout = TIMEOUT,
+    transport: httpx.BaseTransport | None = None,
+) -> rules.Verdict:
+    """What Daily would fetch from ``url``, judged by the same rules as a local file.
+
+    Downloads anonymously and stops one byte past ``max_bytes``; follows at most
+    ``max_redirects`` redirects and reports each; requires 200 and an audio type.
+    Extra codes: ``unreachable``, ``http_status``, ``too_many_redirects``,
+    ``content_type`` (errors) and ``redirect`` (warning).
+    """
+    try:
+        got = fetch(
+            url,
+            max_bytes=limits.max_bytes,
+            max_redirects=max_redirects,
+            timeout=timeout,
+            transport=transport,
+        )
+    except FetchError as exc:
+        return rules.Verdict(url, None, None, (rules.Problem("unreachable", "error", str(exc)),))
+    problems = [
+        rules.Problem(
+            "redirect",
+            "warning",
+            f"redirects to {hop}: Daily does not document following redirects; use the final URL",
+        )
+        for hop in got.redirects
+    ]
+    if got.location is not None:
+        problems.append(
+            rules.Problem(
+                "too_many_redirects",
+                "error",
+                f"more than {max_redirects} redirects (next: {got.location})",
+            )
+        )
+        return rules.Verdict(url, None, None, tuple(problems))
+    if got.status != 200:
+        hint = {
+            401: ": it is not public",
+            403: ": it is not public",
+            404: ": nothing at that URL",
+        }.get(got.status, "")
+        problems.append(rules.Problem("http_status", "error", f"answered {got.status}{hint}"))
+        return rules.Verdict(url, None, None, tuple(problems))
+    media = got.media_type or ""
+    if not media.startswith("audio/"):
+        problems.append(
+            rules.Problem(
+                "content_type",
+                "error",
+                f"served as {got.content_type or '(no Content-Type)'}, not audio: "
+                "set Content-Type audio/mpeg on the object",
+            )
+        )
+    elif media != "audio/mpeg":
+        problems.append(
+            rules.Problem(
+                "content_type",
+                "warning",
+                f"served as {got.content_type}; audio/mpeg is the registered type for MP3",
+            )
+        )
+    if got.over_cap:
+        problems.append(
+            rules.Problem(
+                "too_large",
+                "error",
+                f"more than {limits.max_bytes:,} bytes (download stopped there); "
+                "Daily needs under 10 MB",
+            )
+        )
+        return rules.Verdict(url, None, None, tuple(problems))
+    verdict = rules.check_bytes(got.body, url, limits)
+    return rules.Verdict(url, verdict.size_bytes, verdict.info, (*problems, *verdict.problems))

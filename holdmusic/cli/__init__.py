@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from holdmusic import __version__
-from holdmusic.cli import configs, publish, upload, validate
+from holdmusic.cli import batch, configs, publish, upload, validate
 from holdmusic.errors import HoldmusicError
 
 
@@ -58,6 +58,8 @@ cli.add_command(upload.upload)
 cli.add_command(upload.bucket_policy)
 cli.add_command(publish.publish)
 cli.add_command(configs.configs)
+cli.add_command(batch.batch)
+cli.add_command(batch.rollback)
 
 
 def main() -> None:

@@ -1,0 +1,238 @@
+"""``holdmusic batch MANIFEST`` and ``holdmusic rollback REPORT``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from holdmusic import rules
+from holdmusic.cli.configs import daily_client
+from holdmusic.cli.upload import say, storage_options, storage_settings
+from holdmusic.cli.validate import limit_options
+from holdmusic.pipeline import BatchReporter
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+    from holdmusic.pipeline import BatchResult
+    from holdmusic.record import Recorder
+
+
+class _Progress(BatchReporter):
+    """A rich progress bar on a terminal; plain lines on stderr otherwise (CI logs)."""
+
+    def __init__(self) -> None:
+        self.bar: Progress | None = None
+        self.task: TaskID | None = None
+        self.done = 0
+        self.total = 0
+        if sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+
+            self.bar = Progress(
+                TextColumn("{task.description:<20}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+                transient=False,
+            )
+
+    def __enter__(self) -> _Progress:
+        if self.bar is not None:
+            self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+    def phase(self, name: str, total: int) -> None:
+        self.done, self.total = 0, total
+        if self.bar is not None:
+            self.task = self.bar.add_task(name, total=total)
+        else:
+            say(f"{name}: {total}")
+
+    def advance(self, text: str | None = None) -> None:
+        self.done += 1
+        if self.bar is not None and self.task is not None:
+            self.bar.advance(self.task)
+            if text and "updated" not in text and "unchanged" not in text:
+                self.bar.console.print(text)
+        elif text:
+            width = len(str(self.total))
+            say(f"  [{self.done:>{width}}/{self.total}] {text}")
+
+    def message(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.console.print(text)
+        else:
+            say(text)
+
+
+def _report_option(f: Any) -> Any:
+    return click.option(
+        "--report",
+        "report_path",
+        type=click.Path(dir_okay=False, writable=True),
+        help="Where to write the JSON report (default: holdmusic-COMMAND-TIMESTAMP.json here; "
+        "none for a dry run unless given).",
+    )(f)
+
+
+def _concurrency_option(f: Any) -> Any:
+    return click.option(
+        "--concurrency",
+        type=click.IntRange(1, 64),
+        default=8,
+        show_default=True,
+        help="Parallel requests to Daily, all under one shared rate limit.",
+    )(f)
+
+
+def _recorder(command: str, source: str, report_path: str | None, dry_run: bool) -> Recorder:
+    from holdmusic.record import Recorder, default_path
+
+    path = report_path or (None if dry_run else default_path(command))
+    return Recorder(path, command, source, dry_run=dry_run)
+
+
+def _finish(result: BatchResult, recorder: Recorder, as_json: bool, uploads: int | None) -> None:
+    counts = recorder.counts()
+    parts = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    line = f"{len(recorder.items)} configs: {parts}"
+    if uploads is not None:
+        line += f"; {uploads} file{'s' if uploads != 1 else ''} uploaded"
+    if result.stopped:
+        say(click.style("Stopped: ", fg="red") + result.stopped)
+    say(line)
+    for item in recorder.items.values():
+        if item.status == "failed":
+            say(f"  {item.config_id}: " + click.style("failed", fg="red") + f": {item.error}")
+    if recorder.path:
+        say(f"Report: {recorder.path}")
+    if as_json:
+        click.echo(json.dumps(recorder.to_dict(), indent=2))
+    raise click.exceptions.Exit(0 if result.ok else 1)
+
+
+@click.command("batch")
+@click.argument("manifest", type=click.Path(exists=True, dir_okay=False))
+@storage_options
+@limit_options
+@_report_option
+@click.option("--dry-run", is_flag=True, help="Show the plan; upload and change nothing.")
+@click.option("--skip-invalid", is_flag=True, help="Go on without files that fail validation.")
+@_concurrency_option
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
+def batch(
+    manifest: str,
+    max_bytes: int,
+    max_seconds: float,
+    report_path: str | None,
+    dry_run: bool,
+    skip_invalid: bool,
+    concurrency: int,
+    as_json: bool,
+    **params: Any,
+) -> None:
+    """Point many configs at their files, from a CSV (config_id,file) or TOML manifest.
+
+    Checks the whole manifest, validates every file, reads every config, uploads each
+    distinct file once and proves it public, then PUTs only where the URL differs.
+    The report (kept true as items finish) is what 'holdmusic rollback' undoes.
+    """
+    from holdmusic import manifest as manifest_
+    from holdmusic import pipeline
+
+    assignments = manifest_.read(manifest)
+    settings = storage_settings(params)
+    recorder = _recorder("batch", manifest, report_path, dry_run)
+    with daily_client() as client, _Progress() as progress:
+        try:
+            result = pipeline.batch(
+                assignments,
+                settings,
+                client,
+                recorder,
+                limits=rules.Limits(max_bytes, max_seconds),
+                dry_run=dry_run,
+                skip_invalid=skip_invalid,
+                concurrency=concurrency,
+                reporter=progress,
+            )
+        except KeyboardInterrupt:
+            _interrupted(recorder)
+    if dry_run:
+        for item in recorder.items.values():
+            if item.status == "would_update":
+                say(f"  {item.config_id}: {item.previous_url or '(none)'} → {item.url}")
+    _finish(result, recorder, as_json, result.uploads)
+
+
+def _interrupted(recorder: Recorder) -> None:
+    where = f"; {recorder.path} records what was done" if recorder.path else ""
+    say(f"interrupted{where}")
+    raise click.exceptions.Exit(130)
+
+
+@click.command("rollback")
+@click.argument("report", type=click.Path(exists=True, dir_okay=False))
+@click.option("--force", is_flag=True, help="Also restore configs someone changed since.")
+@click.option(
+    "--no-verify",
+    is_flag=True,
+    help="Do not check that the previous URLs still serve valid hold music.",
+)
+@click.option("--dry-run", is_flag=True, help="Show what would be restored; change nothing.")
+@_report_option
+@_concurrency_option
+@click.option("--json", "as_json", is_flag=True, help="Print this rollback's report as JSON.")
+def rollback(
+    report: str,
+    force: bool,
+    no_verify: bool,
+    dry_run: bool,
+    report_path: str | None,
+    concurrency: int,
+    as_json: bool,
+) -> None:
+    """Put every config a batch REPORT updated back to its previous URL.
+
+    Configs changed since (holding neither the batch's URL nor the previous one) are
+    skipped with a warning unless --force. Writes a report of its own.
+    """
+    from holdmusic import pipeline, record
+
+    _, items = record.load(report)
+    recorder = _recorder("rollback", report, report_path, dry_run)
+    with daily_client() as client, _Progress() as progress:
+        try:
+            result = pipeline.rollback(
+                items,
+                client,
+                recorder,
+                force=force,
+                verify=not no_verify,
+                dry_run=dry_run,
+                concurrency=concurrency,
+                reporter=progress,
+            )
+        except KeyboardInterrupt:
+            _interrupted(recorder)
+    if dry_run:
+        for item in recorder.items.values():
+            if item.status == "would_update":
+                say(f"  {item.config_id}: {item.previous_url or '(none)'} → {item.url}")
+    _finish(result, recorder, as_json, None)
