@@ -563,10 +563,12 @@ class _Segment:
         """(samples, delay, padding) of this segment.
 
         The encoder's delay always applies: the start of the stream is the encoder's.
-        Its padding applies only while the end is intact too: not when the last frame
-        was cut, nor when fewer frames are left than the encoder wrote. A header that
-        claims *fewer* frames than the walk finds was edited or is stale; its padding
-        still describes the real end (ffmpeg agrees, to the sample).
+        Its padding applies in full while the end is intact. A header that claims
+        *fewer* frames than the walk finds was edited or is stale; its padding still
+        describes the real end (ffmpeg agrees, to the sample). When the end is gone
+        (a cut frame, or fewer frames than the encoder wrote), the audio is what is
+        left, but never more than the encoder's own total: a cut that only removed
+        padding loses no music.
         """
         spf = self.first.samples_per_frame
         raw = self.frames * spf
@@ -574,8 +576,14 @@ class _Segment:
         if tag is None or tag.kind == "VBRI":
             return raw, 0, 0
         delay = min(tag.delay, raw)
-        intact = not self.truncated and (tag.frames is None or tag.frames <= self.frames)
-        padding = min(tag.padding, raw - delay) if intact else 0
+        cut = self.truncated or (tag.frames is not None and tag.frames > self.frames)
+        if not cut:
+            padding = min(tag.padding, raw - delay)
+        elif tag.frames is not None:
+            encoded = tag.frames * spf - tag.delay - tag.padding
+            padding = max(0, (raw - delay) - max(0, encoded))
+        else:
+            padding = 0
         return raw - delay - padding, delay, padding
 
 

@@ -698,3 +698,60 @@ def _broken_urls(
             broken[url] = "; ".join(f"{p.code}: {p.message}" for p in verdict.errors)
         on.advance()
     return broken
+
+
+# --- audit ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Audited:
+    """One config and what its current hold_music_url serves (None: no URL, or unreadable)."""
+
+    config_id: str
+    config: DialinConfig | None
+    verdict: rules.Verdict | None
+    error: str | None = None
+
+
+def audit(
+    client: DailyClient,
+    config_ids: list[str] | None = None,
+    *,
+    limits: rules.Limits = rules.DEFAULT_LIMITS,
+    concurrency: int = 8,
+    transport: httpx.BaseTransport | None = None,
+) -> list[Audited]:
+    """Fetch every pinless config's hold_music_url (or the named configs') and judge it
+    as Daily will fetch it. Each distinct URL is downloaded once."""
+    from holdmusic.daily import DailyError
+    from holdmusic.publicurl import validate_url
+
+    if config_ids is None:
+        config_ids = [c.id for c in client.list_configs(type="pinless_dialin")]
+    found, _, _ = preflight(client, config_ids, concurrency=concurrency)
+    urls = sorted(
+        {
+            c.hold_music_url
+            for c in found.values()
+            if not isinstance(c, DailyError) and c.hold_music_url is not None
+        }
+    )
+    verdicts = dict(
+        zip(
+            urls,
+            _map(lambda u: validate_url(u, limits, transport=transport), urls, concurrency),
+            strict=True,
+        )
+    )
+    out = []
+    for cid in config_ids:
+        got = found[cid]
+        if isinstance(got, DailyError):
+            out.append(Audited(cid, None, None, str(got)))
+        elif problem := target_problem(got):
+            out.append(Audited(cid, got, None, problem))
+        elif got.hold_music_url is None:
+            out.append(Audited(cid, got, None, "no hold_music_url is set"))
+        else:
+            out.append(Audited(cid, got, verdicts[got.hold_music_url]))
+    return out

@@ -283,7 +283,8 @@ def _judge(info: audio.AudioInfo, limits: Limits) -> list[Problem]:
 
 
 def expand_paths(paths: list[str]) -> list[str]:
-    """Files as given; folders searched recursively for ``*.mp3`` (any case), sorted."""
+    """Files (and anything else, such as URLs) as given; folders searched recursively
+    for ``*.mp3`` in any case, sorted."""
     out: list[str] = []
     for p in paths:
         if os.path.isdir(p):

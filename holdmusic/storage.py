@@ -121,11 +121,22 @@ def _custom_endpoint(settings: StorageSettings) -> str | None:
     return None
 
 
-def public_url(settings: StorageSettings, key: str, region: str | None = None) -> str:
-    """Where anonymous clients (Daily) fetch the object."""
+def describe_endpoint(settings: StorageSettings) -> str:
+    return _custom_endpoint(settings) or "AWS S3"
+
+
+def credentials_source(settings: StorageSettings) -> str | None:
+    """Where boto3 found credentials ("env", "shared-credentials-file", "sso", …), or None."""
+    try:
+        creds = boto3.session.Session(region_name=settings.region).get_credentials()
+    except botocore.exceptions.BotoCoreError:
+        return None
+    return None if creds is None else str(getattr(creds, "method", "found"))
+
+
+def direct_url(settings: StorageSettings, key: str, region: str | None = None) -> str:
+    """The object's URL on the storage service itself, whatever the public base URL."""
     path = quote(key, safe="/")
-    if settings.public_base_url:
-        return settings.public_base_url.rstrip("/") + "/" + path
     custom = _custom_endpoint(settings)
     if custom:
         return f"{custom.rstrip('/')}/{quote(settings.bucket)}/{path}"
@@ -133,6 +144,13 @@ def public_url(settings: StorageSettings, key: str, region: str | None = None) -
     if "." in settings.bucket:  # a dotted name breaks the wildcard TLS certificate
         return f"https://s3.{region}.amazonaws.com/{settings.bucket}/{path}"
     return f"https://{settings.bucket}.s3.{region}.amazonaws.com/{path}"
+
+
+def public_url(settings: StorageSettings, key: str, region: str | None = None) -> str:
+    """Where anonymous clients (Daily) fetch the object."""
+    if settings.public_base_url:
+        return settings.public_base_url.rstrip("/") + "/" + quote(key, safe="/")
+    return direct_url(settings, key, region)
 
 
 def upload(

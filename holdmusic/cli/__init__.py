@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from holdmusic import __version__
-from holdmusic.cli import batch, configs, publish, upload, validate
+from holdmusic.cli import batch, configs, doctor, publish, upload, validate
 from holdmusic.errors import HoldmusicError
 
 
@@ -60,6 +60,7 @@ cli.add_command(publish.publish)
 cli.add_command(configs.configs)
 cli.add_command(batch.batch)
 cli.add_command(batch.rollback)
+cli.add_command(doctor.doctor)
 
 
 def main() -> None:

@@ -7,8 +7,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from holdmusic import rules
+from holdmusic.cli.validate import describe, limit_options, print_problems, status
+
 if TYPE_CHECKING:
     from holdmusic.daily import DailyClient
+    from holdmusic.pipeline import Audited
 
 
 def daily_client(**kwargs: Any) -> DailyClient:
@@ -78,3 +82,75 @@ def show(config_id: str, as_json: bool) -> None:
 
 def _show(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
+
+
+@configs.command("check")
+@click.argument("config_ids", nargs=-1, metavar="[ID]...")
+@limit_options
+@click.option("--strict", is_flag=True, help="Fail on warnings too.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array, an object per config.")
+@click.option(
+    "--junit",
+    "junit_path",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Also write JUnit XML here, one testcase per config.",
+)
+def check(
+    config_ids: tuple[str, ...],
+    max_bytes: int,
+    max_seconds: float,
+    strict: bool,
+    as_json: bool,
+    junit_path: str | None,
+) -> None:
+    """Audit what live numbers play: fetch each pinless config's hold_music_url
+    (or the named configs') anonymously and validate it as Daily will fetch it.
+
+    Exit 1 when any config has no URL, or a URL that fails.
+    """
+    from holdmusic import pipeline
+
+    with daily_client() as client:
+        audited = pipeline.audit(
+            client, list(config_ids) or None, limits=rules.Limits(max_bytes, max_seconds)
+        )
+    if not audited:
+        click.echo("no pinless_dialin configs on this domain", err=True)
+        raise click.exceptions.Exit(0)
+    verdicts = [_as_verdict(a) for a in audited]
+    urls = [a.config.hold_music_url if a.config else None for a in audited]
+    failed = sum(not v.passed(strict) for v in verdicts)
+    if as_json:
+        results = [
+            {"config_id": a.config_id, "hold_music_url": url, **v.to_dict(strict)}
+            for a, v, url in zip(audited, verdicts, urls, strict=True)
+        ]
+        click.echo(json.dumps(results, indent=2))
+    else:
+        for v, url in zip(verdicts, urls, strict=True):
+            colour = "green" if v.passed(strict) else "red"
+            click.echo(
+                f"Checking {v.path}: " + click.style(status(v, strict), fg=colour) + describe(v)
+            )
+            if url:
+                click.echo(f"  url: {url}")
+            print_problems(v)
+        passed = len(verdicts) - failed
+        click.echo(f"{len(verdicts)} configs checked: {passed} passed, {failed} failed")
+    if junit_path:
+        from holdmusic import junit
+
+        with open(junit_path, "w", encoding="utf-8") as fh:
+            fh.write(junit.render(verdicts, strict=strict, suite="holdmusic configs check"))
+    raise click.exceptions.Exit(1 if failed else 0)
+
+
+def _as_verdict(a: Audited) -> rules.Verdict:
+    """A config's audit as a verdict named after the config, so output reads like validate."""
+    name = a.config_id
+    if a.config is not None and a.config.phone_number:
+        name += f" ({a.config.phone_number})"
+    if a.verdict is not None:
+        return rules.Verdict(name, a.verdict.size_bytes, a.verdict.info, a.verdict.problems)
+    code = "no_hold_music" if a.config is not None else "config_error"
+    return rules.Verdict(name, None, None, (rules.Problem(code, "error", a.error or "unknown"),))

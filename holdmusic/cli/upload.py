@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -15,14 +16,16 @@ if TYPE_CHECKING:
     from holdmusic.storage import StorageSettings
 
 
-def storage_options(f: click.decorators.FC) -> click.decorators.FC:
+def storage_option_set(
+    bucket_required: bool,
+) -> Callable[[click.decorators.FC], click.decorators.FC]:
     """The options of every command that uploads; each also reads an environment variable."""
     options = [
         click.option(
             "--bucket",
             envvar="HOLDMUSIC_BUCKET",
-            required=True,
-            help="Bucket to upload to.  [env: HOLDMUSIC_BUCKET; required]",
+            required=bucket_required,
+            help="Bucket to upload to.  [env: HOLDMUSIC_BUCKET]",
         ),
         click.option(
             "--prefix",
@@ -66,9 +69,16 @@ def storage_options(f: click.decorators.FC) -> click.decorators.FC:
             "safe).  [env: HOLDMUSIC_CACHE_CONTROL]",
         ),
     ]
-    for option in reversed(options):
-        f = option(f)
-    return f
+
+    def decorate(f: click.decorators.FC) -> click.decorators.FC:
+        for option in reversed(options):
+            f = option(f)
+        return f
+
+    return decorate
+
+
+storage_options = storage_option_set(bucket_required=True)
 
 
 STORAGE_KEYS = (

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import click
 
@@ -37,6 +37,12 @@ def limit_options(f: click.decorators.FC) -> click.decorators.FC:
 @click.option("--strict", is_flag=True, help="Fail on warnings too.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON array, an object per file.")
 @click.option(
+    "--junit",
+    "junit_path",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Also write JUnit XML here (one testcase per file) for CI test reporters.",
+)
+@click.option(
     "-j",
     "--jobs",
     type=click.IntRange(min=1),
@@ -49,25 +55,52 @@ def validate(
     max_seconds: float,
     strict: bool,
     as_json: bool,
+    junit_path: str | None,
     jobs: int | None,
 ) -> None:
-    """Check MP3 files (or folders of them) against Daily's hold-music rules.
+    """Check MP3 files, folders of them, or URLs against Daily's hold-music rules.
 
-    Walks every frame: the duration is exact, whatever the headers claim. Exit status:
-    0 when every file passes, 1 when any fails, 2 on a usage error.
+    Walks every frame: the duration is exact, whatever the headers claim. A URL is
+    fetched anonymously, as Daily will (200, audio type, size cap, few redirects).
+    Exit status: 0 when every file passes, 1 when any fails, 2 on a usage error.
     """
-    files = rules.expand_paths(list(paths))
-    if not files:
+    targets = rules.expand_paths(list(paths))
+    if not targets:
         raise click.UsageError(f"no *.mp3 files found under {', '.join(paths)}")
     limits = rules.Limits(max_bytes=max_bytes, max_seconds=max_seconds)
-    verdicts = rules.check_many(files, limits, jobs=jobs)
+    verdicts: Iterable[rules.Verdict] = judge(targets, limits, jobs=jobs)
+    if junit_path or as_json:
+        verdicts = list(verdicts)
     if as_json:
-        results = [v.to_dict(strict) for v in verdicts]
-        click.echo(json.dumps(results, indent=2))
-        failed = sum(not r["ok"] for r in results)
+        click.echo(json.dumps([v.to_dict(strict) for v in verdicts], indent=2))
+        failed = sum(not v.passed(strict) for v in verdicts)
     else:
         failed = _print_text(verdicts, strict)
+    if junit_path:
+        from holdmusic import junit
+
+        with open(junit_path, "w", encoding="utf-8") as fh:
+            fh.write(junit.render(list(verdicts), strict=strict, suite="holdmusic validate"))
     raise SystemExit(1 if failed else 0)
+
+
+def is_url(target: str) -> bool:
+    return target.startswith(("http://", "https://"))
+
+
+def judge(
+    targets: list[str], limits: rules.Limits, *, jobs: int | None = None
+) -> Iterator[rules.Verdict]:
+    """Verdicts in order: files through the (parallel) file checker, URLs fetched."""
+    files = [t for t in targets if not is_url(t)]
+    by_file = rules.check_many(files, limits, jobs=jobs)
+    for target in targets:
+        if is_url(target):
+            from holdmusic.publicurl import validate_url  # httpx only when a URL is given
+
+            yield validate_url(target, limits)
+        else:
+            yield next(by_file)
 
 
 def status(verdict: rules.Verdict, strict: bool) -> str:

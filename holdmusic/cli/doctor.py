@@ -1,0 +1,37 @@
+"""``holdmusic doctor``: one command that says what is set up and what is not."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import click
+
+from holdmusic.cli.upload import STORAGE_KEYS, storage_option_set
+
+
+@click.command("doctor")
+@storage_option_set(bucket_required=False)  # a missing bucket is one of the checks
+@click.option("--json", "as_json", is_flag=True, help="Print the checks as a JSON array.")
+def doctor(as_json: bool, **params: Any) -> None:
+    """Check, line by line: storage credentials, the bucket, that the prefix is publicly
+    readable (a probe object is uploaded, read anonymously, deleted), that the public
+    base URL maps to the bucket, and that Daily accepts the API key.
+
+    Each failing line says how to fix it. Exit 1 if any line fails.
+    """
+    from holdmusic import doctor as doctor_
+
+    settings = {k: params[k] for k in STORAGE_KEYS if k != "cache_control"}
+    checks = []
+    for check in doctor_.run(os.environ, **settings):
+        checks.append(check)
+        if not as_json:
+            mark = click.style("ok  ", fg="green") if check.ok else click.style("FAIL", fg="red")
+            click.echo(f"{mark} {check.name}: {check.detail}")
+            if not check.ok and check.fix:
+                click.echo(f"     fix: {check.fix}")
+    if as_json:
+        click.echo(json.dumps([c.__dict__ for c in checks], indent=2))
+    raise click.exceptions.Exit(0 if all(c.ok for c in checks) else 1)
