@@ -1,0 +1,105 @@
+"""Shared fixtures: real servers on loopback, real encoders for MP3 fixtures.
+
+- ``seaweed`` / ``s3_env``: a SeaweedFS S3 server (``weed mini``) for the session
+  (tests/s3server.py); ``s3_env`` points os.environ at it for one test.
+- ``daily``: a stand-in for Daily's REST API, a real HTTP server (tests/daily_standin.py).
+- ``mp3s``: MP3 fixtures encoded with lame/ffmpeg/sox, with their exact sample counts
+  (tests/mp3factory.py).
+- ``cli`` / ``run_cli``: run ``holdmusic`` in-process with click's runner, or as a real
+  subprocess (exit codes, stdout/stderr as a user sees them).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tests.daily_standin import DailyStandIn, daily  # noqa: F401  (fixture)
+from tests.mp3factory import mp3s  # noqa: F401  (fixture)
+from tests.s3server import SeaweedS3, s3_env, seaweed  # noqa: F401  (fixtures)
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLES = REPO / "samples"
+
+
+@dataclass(frozen=True)
+class Result:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+@pytest.fixture
+def cli() -> Callable[..., Result]:
+    """Run holdmusic in-process: ``cli("validate", path, env={...})``."""
+    from holdmusic.cli import cli as command
+
+    def run(*args: str, env: Mapping[str, str] | None = None, input: str | None = None) -> Result:
+        runner = CliRunner()
+        r = runner.invoke(
+            command, list(args), env=dict(env or {}), input=input, catch_exceptions=False
+        )
+        return Result(r.exit_code, r.stdout, r.stderr)
+
+    return run
+
+
+@pytest.fixture
+def run_cli() -> Callable[..., Result]:
+    """Run ``python -m holdmusic`` as a subprocess, exactly as a user would."""
+
+    def run(
+        *args: str,
+        env: Mapping[str, str] | None = None,
+        cwd: str | Path | None = None,
+        timeout: float = 120,
+    ) -> Result:
+        full = {**os.environ, **(env or {})}
+        p = subprocess.run(
+            [sys.executable, "-m", "holdmusic", *args],
+            env=full,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        return Result(p.returncode, p.stdout, p.stderr)
+
+    return run
+
+
+@pytest.fixture
+def stack(
+    s3_env: SeaweedS3, daily: DailyStandIn, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Stack]:
+    """SeaweedFS + the Daily stand-in, with os.environ pointing holdmusic at both and a
+    fresh public bucket (prefix hold-music/) and a fresh private one."""
+    public = s3_env.make_bucket(public_prefix="hold-music/")
+    private = s3_env.make_bucket()
+    monkeypatch.setenv("DAILY_API_KEY", daily.api_key)
+    monkeypatch.setenv("DAILY_API_URL", daily.url)
+    monkeypatch.setenv("HOLDMUSIC_BUCKET", public)
+    yield Stack(s3_env, daily, public, private)
+
+
+@dataclass(frozen=True)
+class Stack:
+    s3: SeaweedS3
+    daily: DailyStandIn
+    public_bucket: str
+    private_bucket: str
+
+    def keys(self, bucket: str | None = None) -> list[str]:
+        listing = self.s3.client().list_objects_v2(Bucket=bucket or self.public_bucket)
+        return sorted(o["Key"] for o in listing.get("Contents", []))
