@@ -183,8 +183,9 @@ def _too_large(name: str, size: int, limits: Limits, head: bytes) -> Verdict:
     problems = [
         _error(
             "too_large",
-            f"{size:,} bytes is not under the {limits.max_bytes:,}-byte limit "
-            "(Daily: under 10 MB); re-encode at a lower bitrate (mono 64 kbit/s is plenty)",
+            f"{size:,} bytes is not under the {limits.max_bytes:,}-byte limit"
+            + (" (Daily: under 10 MB)" if limits.max_bytes == DEFAULT_MAX_BYTES else "")
+            + "; re-encode at a lower bitrate (mono 64 kbit/s is plenty)",
         )
     ]
     what = audio.identify(head)
@@ -224,11 +225,12 @@ def _judge(info: audio.AudioInfo, limits: Limits) -> list[Problem]:
     problems: list[Problem] = []
     seconds = info.duration_seconds
     if seconds >= limits.max_seconds:
+        daily = limits.max_seconds == DEFAULT_MAX_SECONDS
+        why = " (Daily plays hold music under 60 s)" if daily else ""
         problems.append(
             _error(
                 "too_long",
-                f"{seconds:.3f} s is not under the {limits.max_seconds:g} s limit "
-                "(Daily plays hold music under 60 s); trim it",
+                f"{seconds:.3f} s is not under the {limits.max_seconds:g} s limit{why}; trim it",
             )
         )
     problems.extend(Problem(f.code, "warning", f.message, f.offset) for f in info.findings)
