@@ -477,7 +477,7 @@ def _is_text(head: bytes) -> bool:
     try:
         sample.decode("utf-8")
     except UnicodeDecodeError as exc:
-        if exc.start < len(sample) - 4:  # a cut multibyte char at the end is fine
+        if exc.reason != "unexpected end of data":  # only a cut multibyte char at the end is fine
             return False
     return not any(b < 9 or 13 < b < 32 for b in sample)
 
@@ -803,7 +803,9 @@ def _summarise(
         claimed = max(0, tag.frames * spf - tag.delay - tag.padding)
         header_seconds = claimed / h.sample_rate
         explained = (tag.kind == "VBRI" or first.truncated) and tag.frames == first.frames + 1
-        if tag.frames != first.frames and not explained:
+        # Frames lost that held only padding cost no audio: nothing worth a warning.
+        same_audio = first.samples()[0] == claimed
+        if tag.frames != first.frames and not explained and not same_audio:
             findings.append(
                 Finding(
                     "header_mismatch",

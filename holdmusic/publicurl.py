@@ -99,6 +99,10 @@ def fetch(
                     )
     except httpx.TimeoutException:
         raise FetchError(f"timed out fetching {current}") from None
+    except httpx.RemoteProtocolError:
+        raise FetchError(
+            f"{_origin(current)} closed the connection before the whole file arrived"
+        ) from None
     except httpx.ConnectError as exc:
         raise FetchError(f"cannot connect to {_origin(current)}: {_reason(exc)}") from None
     except httpx.HTTPError as exc:
@@ -225,8 +229,17 @@ def validate_url(
     Downloads anonymously and stops one byte past ``max_bytes``; follows at most
     ``max_redirects`` redirects and reports each; requires 200 and an audio type.
     Extra codes: ``unreachable``, ``http_status``, ``too_many_redirects``,
-    ``content_type`` (errors) and ``redirect`` (warning).
+    ``content_type`` (errors) and ``redirect``, ``not_https`` (warnings).
     """
+    problems = []
+    if urlsplit(url).scheme != "https":
+        problems.append(
+            rules.Problem(
+                "not_https",
+                "warning",
+                "not https: Daily may refuse it, and anyone on the path can alter it",
+            )
+        )
     try:
         got = fetch(
             url,
@@ -236,8 +249,9 @@ def validate_url(
             transport=transport,
         )
     except FetchError as exc:
-        return rules.Verdict(url, None, None, (rules.Problem("unreachable", "error", str(exc)),))
-    problems = [
+        problems.append(rules.Problem("unreachable", "error", str(exc)))
+        return rules.Verdict(url, None, None, tuple(problems))
+    problems += [
         rules.Problem(
             "redirect",
             "warning",

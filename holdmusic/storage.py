@@ -9,6 +9,7 @@ message says what to fix, and never contains a secret.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import re
@@ -49,11 +50,30 @@ class StorageSettings:
     read_timeout: float = 30.0
 
     def __post_init__(self) -> None:
+        # A prefix is a folder: "hold-music" means "hold-music/".
+        if self.prefix and not self.prefix.endswith("/"):
+            object.__setattr__(self, "prefix", self.prefix + "/")
         check_prefix(self.prefix)
         if not self.bucket:
             raise UsageError("a bucket is required: --bucket or HOLDMUSIC_BUCKET")
+        if not _BUCKET_NAME.fullmatch(self.bucket):
+            raise UsageError(
+                f"invalid bucket name {self.bucket!r}: letters, digits, '.', '-' and '_' only"
+            )
         if self.acl not in ("none", "public-read"):
             raise UsageError(f"--acl must be 'none' or 'public-read', not {self.acl!r}")
+        for flag, url in (
+            ("--endpoint-url", self.endpoint_url),
+            ("--public-base-url", self.public_base_url),
+        ):
+            if url is not None and not (
+                urlsplit(url).scheme in ("http", "https") and urlsplit(url).hostname
+            ):
+                raise UsageError(f"{flag} must be an http:// or https:// URL, not {url!r}")
+
+
+# What botocore itself accepts; AWS is stricter for new buckets, the service will say so.
+_BUCKET_NAME = re.compile(r"[A-Za-z0-9.\-_]{1,255}")
 
 
 @dataclass(frozen=True)
@@ -95,7 +115,7 @@ def _client(settings: StorageSettings) -> S3Client:
     config = Config(
         connect_timeout=settings.connect_timeout,
         read_timeout=settings.read_timeout,
-        retries={"mode": "standard", "max_attempts": 4},
+        retries={"mode": "standard", "max_attempts": 3},
         # Path style works on every S3-compatible service; AWS keeps its own default.
         s3={"addressing_style": "path"} if custom else {},
         # Ask for checksums only when we send them (some S3 clones reject the new default).
@@ -169,6 +189,8 @@ def upload(
     url = public_url(settings, key, client.meta.region_name)
     with _translated(settings, key):
         if _already_there(client, settings, key, sha256, size):
+            if settings.acl == "public-read":  # e.g. a re-run after the public check's hint
+                client.put_object_acl(Bucket=settings.bucket, Key=key, ACL="public-read")
             return StoredObject(settings.bucket, key, url, sha256, size, False)
         _put(
             client,
@@ -239,9 +261,14 @@ def bucket_policy(bucket: str, prefix: str) -> dict[str, Any]:
     }
 
 
+def policy_sid(prefix: str) -> str:
+    """One statement per prefix, so that making a second prefix public keeps the first."""
+    return POLICY_SID + hashlib.sha256(prefix.encode()).hexdigest()[:8]
+
+
 def _policy_statement(bucket: str, prefix: str) -> dict[str, Any]:
     return {
-        "Sid": POLICY_SID,
+        "Sid": policy_sid(prefix),
         "Effect": "Allow",
         "Principal": "*",
         "Action": "s3:GetObject",
@@ -262,7 +289,7 @@ def apply_bucket_policy(settings: StorageSettings) -> dict[str, Any]:
         statements = current.get("Statement", [])
         if isinstance(statements, dict):
             statements = [statements]
-        kept = [s for s in statements if s.get("Sid") != POLICY_SID]
+        kept = [s for s in statements if s.get("Sid") != policy_sid(settings.prefix)]
         policy = {
             **current,
             "Statement": [*kept, _policy_statement(settings.bucket, settings.prefix)],
@@ -344,6 +371,9 @@ def describe_error(
         if code in ("BadDigest", "XAmzContentSHA256Mismatch", "InvalidDigest"):
             return "the storage service received other bytes than were sent (checksum mismatch)"
         return f"storage request failed: {code or status} {msg}".strip()
+    if isinstance(exc, errors.ParamValidationError):
+        first = str(exc).strip().splitlines()[-1] if str(exc).strip() else "invalid parameter"
+        return f"the storage request was refused before sending: {first}"
     if isinstance(exc, errors.BotoCoreError):
         return f"storage request failed: {exc}"
     return None

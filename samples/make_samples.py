@@ -145,11 +145,16 @@ def truth(path: Path) -> str:
         f = mf.facts(data)
     except ValueError:
         return "not MP3"
-    delay = (f.info.delay or 0) if f.info else 0
-    if f.info and f.info.frames == f.audio_frames:
-        samples = f.gapless()
-    else:  # no tag, or a tag that disagrees with the walk: trust the walk, keep the delay
-        samples = f.audio_frames * f.spf - delay
+    walked = f.audio_frames * f.spf
+    if not f.info:  # no LAME tag: every walked frame is audio
+        samples = walked
+    else:
+        delay, padding = f.info.delay or 0, f.info.padding or 0
+        claimed = f.info.frames if f.info.frames is not None else f.audio_frames
+        if claimed <= f.audio_frames:  # the end is intact (a header claiming fewer frames lies)
+            samples = walked - delay - padding
+        else:  # the end is gone: what is left, never more than the encoder's own total
+            samples = min(walked - delay, claimed * f.spf - delay - padding)
     rate = f.frames[0].sample_rate
     return f"{samples:,} @ {rate} = {samples / rate:.3f} s"
 

@@ -11,7 +11,7 @@ import click
 from holdmusic import rules
 from holdmusic.cli.configs import daily_client
 from holdmusic.cli.upload import say, storage_options, storage_settings
-from holdmusic.cli.validate import limit_options
+from holdmusic.cli.validate import limit_options, output_file
 from holdmusic.pipeline import BatchReporter
 
 if TYPE_CHECKING:
@@ -86,6 +86,7 @@ def _report_option(f: Any) -> Any:
         "--report",
         "report_path",
         type=click.Path(dir_okay=False, writable=True),
+        callback=output_file,
         help="Where to write the JSON report (default: holdmusic-COMMAND-TIMESTAMP.json here; "
         "none for a dry run unless given).",
     )(f)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from holdmusic import rules
-from holdmusic.cli.validate import describe, limit_options, print_problems, status
+from holdmusic.cli.validate import describe, limit_options, output_file, print_problems, status
 
 if TYPE_CHECKING:
     from holdmusic.daily import DailyClient
@@ -93,6 +93,7 @@ def _show(value: Any) -> str:
     "--junit",
     "junit_path",
     type=click.Path(dir_okay=False, writable=True),
+    callback=output_file,
     help="Also write JUnit XML here, one testcase per config.",
 )
 def check(

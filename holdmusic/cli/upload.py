@@ -124,6 +124,8 @@ def report_published(published: Published) -> None:
         say(f"Checking {check.url} anonymously: FAILED")
         for p in check.problems:
             say(f"  error: {p}")
+        where = f"s3://{stored.bucket}/{stored.key}"
+        say(f"  (the object stays at {where}, unused; run again after the fix)")
     for w in check.warnings:
         say(f"  warning: {w}")
 

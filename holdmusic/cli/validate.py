@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Iterator
 
 import click
@@ -31,6 +32,17 @@ def limit_options(f: click.decorators.FC) -> click.decorators.FC:
     return f
 
 
+def output_file(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A report path must be writable before any work starts, not after."""
+    if value is not None:
+        folder = os.path.dirname(os.path.abspath(value))
+        if not os.path.isdir(folder):
+            raise click.BadParameter(f"folder {folder} does not exist", ctx, param)
+        if not os.access(folder, os.W_OK):
+            raise click.BadParameter(f"folder {folder} is not writable", ctx, param)
+    return value
+
+
 @click.command("validate")
 @click.argument("paths", nargs=-1, required=True)
 @limit_options
@@ -40,6 +52,7 @@ def limit_options(f: click.decorators.FC) -> click.decorators.FC:
     "--junit",
     "junit_path",
     type=click.Path(dir_okay=False, writable=True),
+    callback=output_file,
     help="Also write JUnit XML here (one testcase per file) for CI test reporters.",
 )
 @click.option(
@@ -85,7 +98,9 @@ def validate(
 
 
 def is_url(target: str) -> bool:
-    return target.startswith(("http://", "https://"))
+    """http(s) URLs are fetched; other schemes (ftp://…) are refused as URLs, not files."""
+    scheme, sep, _ = target.partition("://")
+    return bool(sep) and scheme.isalpha() and not os.path.exists(target)
 
 
 def judge(

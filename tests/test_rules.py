@@ -1,0 +1,518 @@
+"""holdmusic.rules: verdicts on files, Daily's limits, error codes, bounded memory, and a
+property test that no input (however broken) makes the validator itself fail."""
+
+from __future__ import annotations
+
+import mmap
+import os
+import tempfile
+import tracemalloc
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from holdmusic import rules
+from tests.mp3factory import Made, id3v2_tag, id3v2_text
+
+# Every fixture mp3factory builds (tests/test_audio.py lists the measurable ones).
+FIXTURES = (
+    "adts_aac",
+    "apev2_trailing",
+    "cat_two",
+    "cbr_320_stereo",
+    "cbr_mono_44k",
+    "cbr_stereo_128k",
+    "crc_protected",
+    "empty",
+    "exactly_60",
+    "ffmpeg_libmp3lame",
+    "flac",
+    "free_format",
+    "gapless_59_98",
+    "html",
+    "id3_only",
+    "id3v1_trailing",
+    "id3v23_apic",
+    "id3v24_appended",
+    "id3v24_footer",
+    "id3v2_stacked",
+    "junk_before",
+    "junk_between",
+    "just_under_10mb",
+    "just_under_60",
+    "leading_silence",
+    "lyrics3v2",
+    "m4a_aac",
+    "mp1_layer1",
+    "mp2_layer2",
+    "mpeg25_8k",
+    "mpeg2_22k",
+    "mpeg2_cbr_small_no_tag",
+    "no_xing_cbr",
+    "ogg_opus",
+    "ogg_vorbis",
+    "random_sync",
+    "s3_xml_error",
+    "shine_no_tag",
+    "short_10s",
+    "text",
+    "too_large",
+    "truncated",
+    "vbr_48k",
+    "vbr_mpeg25_11k",
+    "vbr_no_xing",
+    "wav_mp3",
+    "wav_pcm",
+    "xing_lie",
+)
+
+MB = 1_000_000
+
+
+def test_fixture_list_is_complete(mp3s: dict[str, Made]) -> None:
+    assert set(FIXTURES) == set(mp3s)
+
+
+# --- every fixture: the verdict a user gets ---------------------------------------------
+
+
+@pytest.mark.parametrize("name", FIXTURES)
+def test_verdict_of_every_fixture(mp3s: dict[str, Made], name: str) -> None:
+    made = mp3s[name]
+    v = rules.check_path(made.path)
+    assert v.path == str(made.path)
+    assert v.size_bytes == made.path.stat().st_size
+    assert v.ok is made.ok
+    codes = [p.code for p in v.problems]
+    if made.ok:
+        assert v.errors == ()
+    else:
+        assert made.error_code in [p.code for p in v.errors], v.problems
+    assert set(made.warnings) <= {p.code for p in v.warnings}, codes
+    if made.expected_samples is None:
+        assert v.info is None or made.error_code == "too_large"
+        return
+    assert v.info is not None
+    assert v.info.samples == made.expected_samples
+    assert v.info.format.sample_rate == made.sample_rate
+    assert v.info.format.channels == made.channels
+    assert v.info.format.mpeg_version == made.mpeg_version
+    assert v.duration_seconds == pytest.approx(made.expected_samples / made.sample_rate)
+
+
+@pytest.mark.parametrize("name", ["cbr_mono_44k", "xing_lie", "wav_mp3", "free_format", "text"])
+def test_check_bytes_agrees_with_check_path(mp3s: dict[str, Made], name: str) -> None:
+    path = mp3s[name].path
+    assert rules.check_bytes(path.read_bytes(), str(path)) == rules.check_path(path)
+
+
+def test_load_keeps_exactly_the_bytes_it_judged(mp3s: dict[str, Made]) -> None:
+    path = mp3s["vbr_48k"].path
+    verdict, data = rules.load(path)
+    assert data == path.read_bytes()
+    assert verdict == rules.check_path(path)
+    bad, nothing = rules.load(mp3s["too_large"].path)
+    assert [p.code for p in bad.errors] == ["too_large"] and nothing is None
+
+
+def test_a_clean_file_has_no_problems(mp3s: dict[str, Made]) -> None:
+    v = rules.check_path(mp3s["cbr_mono_44k"].path)
+    assert v.problems == ()
+    assert v.passed(strict=True)
+
+
+def test_warnings_never_fail_unless_strict(mp3s: dict[str, Made]) -> None:
+    v = rules.check_path(mp3s["cbr_stereo_128k"].path)
+    assert [p.code for p in v.problems] == ["stereo"]
+    assert v.ok and v.passed() and not v.passed(strict=True)
+
+
+# --- Daily's limits: strictly under 60.0 s and under 10,000,000 bytes -------------------
+
+
+def test_exactly_60_seconds_is_too_long(mp3s: dict[str, Made]) -> None:
+    v = rules.check_path(mp3s["exactly_60"].path)
+    assert v.info is not None and v.info.samples == 60 * 44100
+    assert [p.code for p in v.errors] == ["too_long"]
+    assert "60.000 s" in v.errors[0].message
+
+
+def test_just_under_60_seconds_passes(mp3s: dict[str, Made]) -> None:
+    for name, samples in (("just_under_60", 2_641_590), ("gapless_59_98", 2_645_118)):
+        v = rules.check_path(mp3s[name].path)
+        assert v.ok, v.problems
+        assert v.info is not None and v.info.samples == samples
+
+
+def test_ten_million_bytes_is_too_large(mp3s: dict[str, Made]) -> None:
+    v = rules.check_path(mp3s["too_large"].path)
+    assert v.size_bytes == 10_000_000
+    assert [p.code for p in v.errors] == ["too_large"]
+    assert "10,000,000 bytes" in v.errors[0].message
+
+
+def test_one_byte_less_passes(mp3s: dict[str, Made]) -> None:
+    v = rules.check_path(mp3s["just_under_10mb"].path)
+    assert v.size_bytes == 9_999_999
+    assert v.ok, v.problems
+    assert v.info is not None and v.info.samples == 20 * 44100
+
+
+def test_limits_are_configurable(mp3s: dict[str, Made]) -> None:
+    thirty = mp3s["cbr_stereo_128k"].path  # 30.000 s, 481,070 bytes
+    assert rules.check_path(thirty).ok
+    shorter = rules.check_path(thirty, rules.Limits(max_seconds=20))
+    assert [p.code for p in shorter.errors] == ["too_long"]
+    assert "20 s limit" in shorter.errors[0].message
+    # the bound is strict: 30.000 s is not under 30 s
+    assert not rules.check_path(thirty, rules.Limits(max_seconds=30)).ok
+    assert rules.check_path(thirty, rules.Limits(max_seconds=30.001)).ok
+    size = thirty.stat().st_size
+    assert [p.code for p in rules.check_path(thirty, rules.Limits(max_bytes=size)).errors] == [
+        "too_large"
+    ]
+    assert rules.check_path(thirty, rules.Limits(max_bytes=size + 1)).ok
+    # a longer limit lets a 90 s file through, measured by its frames, not its lying header
+    lie = rules.check_path(mp3s["xing_lie"].path, rules.Limits(max_seconds=91))
+    assert lie.ok and [p.code for p in lie.warnings] == ["header_mismatch"]
+
+
+def test_too_large_still_says_what_the_file_is(tmp_path: Path, mp3s: dict[str, Made]) -> None:
+    wav = mp3s["wav_pcm"].path
+    v = rules.check_path(wav, rules.Limits(max_bytes=1000))
+    assert [p.code for p in v.errors] == ["too_large", "not_mp3"]
+    assert "WAV" in v.errors[1].message
+
+
+# --- files that cannot be judged at all ---------------------------------------------------
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    v = rules.check_path(tmp_path / "nope.mp3")
+    assert [(p.code, p.severity) for p in v.problems] == [("not_found", "error")]
+    assert v.size_bytes is None and v.info is None and not v.ok
+
+
+def test_empty_file(mp3s: dict[str, Made]) -> None:
+    v = rules.check_path(mp3s["empty"].path)
+    assert [p.code for p in v.problems] == ["empty"]
+    assert v.size_bytes == 0
+    assert rules.check_bytes(b"", "x").problems == v.problems
+
+
+def test_directory_is_unreadable(tmp_path: Path) -> None:
+    v = rules.check_path(tmp_path)
+    assert [p.code for p in v.problems] == ["unreadable"]
+    assert "directory" in v.problems[0].message
+
+
+def test_device_and_fifo_are_unreadable(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.mp3"
+    os.mkfifo(fifo)
+    for path in (fifo, Path(os.devnull)):
+        v = rules.check_path(path)  # must not block reading a FIFO
+        assert [p.code for p in v.problems] == ["unreadable"], path
+        assert "not a regular file" in v.problems[0].message
+
+
+def _check_as_nobody(path: Path) -> rules.Verdict:
+    """root reads anything: judge the file from a forked child that dropped to 'nobody'."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        out = ""
+        try:
+            try:
+                os.setgroups([])
+                os.setgid(65534)
+                os.setuid(65534)
+            except OSError:
+                out = "cannot-drop-root"
+            else:
+                v = rules.check_path(path)
+                out = f"{v.problems[0].code}\n{v.problems[0].message}" if v.problems else "ok\n"
+        except BaseException as exc:
+            out = f"raised\n{exc!r}"
+        finally:
+            os.write(write, out.encode())
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as fh:
+        out = fh.read().decode()
+    os.waitpid(pid, 0)
+    if out == "cannot-drop-root":
+        pytest.skip("running as root and cannot drop privileges to test permissions")
+    code, message = out.split("\n", 1)
+    assert code != "raised", message
+    return rules.Verdict(str(path), None, None, (rules.Problem(code, "error", message),))
+
+
+def test_file_without_read_permission_is_unreadable(mp3s: dict[str, Made]) -> None:
+    # not tmp_path: its parents are private to root, and 'nobody' must reach the file
+    folder = Path(tempfile.mkdtemp(prefix="holdmusic-perm-"))
+    try:
+        folder.chmod(0o755)
+        path = folder / "locked.mp3"
+        path.write_bytes(mp3s["short_10s"].path.read_bytes())
+        path.chmod(0)
+        v = rules.check_path(path) if os.geteuid() != 0 else _check_as_nobody(path)
+        assert [p.code for p in v.problems] == ["unreadable"]
+        assert "permission denied" in v.problems[0].message
+    finally:
+        for p in folder.iterdir():
+            p.unlink()
+        folder.rmdir()
+
+
+# --- bounded memory -------------------------------------------------------------------------
+
+
+def _sparse(path: Path, size: int, head: bytes = b"") -> Path:
+    with path.open("wb") as fh:
+        fh.write(head)
+        fh.truncate(size)
+    return path
+
+
+def test_huge_file_is_refused_without_reading_it(tmp_path: Path) -> None:
+    big = _sparse(tmp_path / "huge.mp3", 50 * MB, head=b"ID3\x04\x00\x00\x00\x00\x00\x00")
+    tracemalloc.start()
+    try:
+        v = rules.check_path(big)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert [p.code for p in v.errors] == ["too_large"]
+    assert "50,000,000 bytes" in v.errors[0].message
+    assert peak < 2 * MB, f"peak {peak:,} bytes while refusing a 50 MB file"
+
+
+def test_file_above_the_read_limit_is_mapped_not_read(
+    tmp_path: Path, mp3s: dict[str, Made]
+) -> None:
+    """With the size limit raised, a 70 MB file is walked through mmap, not copied in."""
+    audio_bytes = mp3s["cbr_mono_44k"].path.read_bytes()
+    big = _sparse(tmp_path / "long.mp3", 70 * MB, head=audio_bytes)
+    tracemalloc.start()
+    try:
+        v = rules.check_path(big, rules.Limits(max_bytes=100 * MB))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert v.info is not None and v.info.samples == 40 * 44100
+    assert v.ok and v.size_bytes == 70 * MB  # zero padding after the audio is not junk
+    assert peak < 5 * MB, f"peak {peak:,} bytes for a 70 MB file"
+
+
+# --- JSON shape -----------------------------------------------------------------------------
+
+
+def test_to_dict_shape(mp3s: dict[str, Made]) -> None:
+    d = rules.check_path(mp3s["cbr_stereo_128k"].path).to_dict()
+    assert d["path"] == str(mp3s["cbr_stereo_128k"].path)
+    assert d["ok"] is True
+    assert d["size_bytes"] == mp3s["cbr_stereo_128k"].path.stat().st_size
+    assert d["duration_seconds"] == 30.0
+    assert d["problems"] == [
+        {"code": "stereo", "severity": "warning", "message": d["problems"][0]["message"]}
+    ]
+    f = d["format"]
+    assert (f["mpeg_version"], f["layer"], f["sample_rate"], f["channels"]) == ("1", 3, 44100, 2)
+    assert f["bitrate_mode"] == "CBR" and f["bitrate_kbps"] == pytest.approx(128, abs=0.5)
+    assert f["samples"] == 1_323_000
+    assert rules.check_path(mp3s["cbr_stereo_128k"].path).to_dict(strict=True)["ok"] is False
+    missing = rules.check_path("/nonexistent/x.mp3").to_dict()
+    assert missing["format"] is None and missing["duration_seconds"] is None
+
+
+# --- many files -----------------------------------------------------------------------------
+
+
+def test_expand_paths_recursive_case_insensitive_sorted(tmp_path: Path) -> None:
+    for rel in ("b.mp3", "a.MP3", "sub/c.Mp3", "sub/deeper/d.mp3", "notes.txt", "z.mp3.bak"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"x")
+    got = rules.expand_paths([str(tmp_path), "https://example.com/x.mp3", "given.bin"])
+    rels = [os.path.relpath(p, tmp_path) for p in got[:4]]
+    assert rels == ["a.MP3", "b.mp3", "sub/c.Mp3", "sub/deeper/d.mp3"]
+    assert got[4:] == ["https://example.com/x.mp3", "given.bin"]
+
+
+def test_check_many_keeps_order_in_parallel(mp3s: dict[str, Made]) -> None:
+    names = sorted(mp3s)[:20]  # more than the serial threshold, so worker processes run
+    paths = [str(mp3s[n].path) for n in names]
+    parallel = list(rules.check_many(paths, jobs=3))
+    serial = list(rules.check_many(paths, jobs=1))
+    assert [v.path for v in parallel] == paths
+    assert parallel == serial
+
+
+# --- property: nothing makes the validator itself fail ------------------------------------
+
+# Byte strings that steer mutations into the parsers' corners.
+_MAGIC = [
+    b"\xff\xfb\x90\x64",  # MPEG-1 L3 128k 44.1k header
+    b"\xff\xf3\x40\xc4",  # MPEG-2 L3 header
+    b"\xff\xe3\x18\xc4",  # MPEG-2.5 L3 header
+    b"\xff\xfb\x00\x64",  # free format
+    b"\xff\xfd\x90\x64",  # Layer II
+    b"\xff\xff\x40\xc0",  # Layer I
+    b"\xff\xf1\x50\x80",  # ADTS
+    b"Xing\x00\x00\x00\x0f",
+    b"Info\x00\x00\x00\x01\xff\xff\xff\xff",
+    b"VBRI",
+    b"LAME3.100",
+    b"ID3\x04\x00\x10\x00\x00\x00\x7f",
+    b"ID3\x03\x00\x00\x7f\x7f\x7f\x7f",
+    b"3DI\x04\x00\x10\x00\x00\x01\x00",
+    b"TAG",
+    b"APETAGEX\xd0\x07\x00\x00\xff\xff\xff\x7f",
+    b"LYRICSBEGIN",
+    b"999999LYRICS200",
+    b"LYRICSEND",
+    b"RIFF\x00\x00\x00\x00WAVEfmt ",
+    b"<?xml version='1.0'?><Error><Code>",
+    b"\x00" * 64,
+    b"\xff" * 64,
+]
+
+_BASES = (
+    "short_10s",
+    "crc_protected",
+    "mpeg25_8k",
+    "vbr_mpeg25_11k",
+    "mpeg2_cbr_small_no_tag",
+    "truncated",
+    "id3v24_footer",
+    "id3v24_appended",
+    "lyrics3v2",
+    "apev2_trailing",
+    "free_format",
+    "junk_before",
+    "cat_two",
+    "xing_lie",
+    "mp2_layer2",
+    "adts_aac",
+)
+
+_chunk = st.one_of(st.sampled_from(_MAGIC), st.binary(min_size=1, max_size=64))
+# positions as (region, offset): near the start, near the end, or anywhere
+_position = st.tuples(st.sampled_from(["start", "end", "any"]), st.integers(0, 1 << 24))
+_mutation = st.one_of(
+    st.tuples(st.just("flip"), _position, st.integers(0, 7)),
+    st.tuples(st.just("truncate"), _position),
+    st.tuples(st.just("insert"), _position, _chunk),
+    st.tuples(st.just("overwrite"), _position, _chunk),
+    st.tuples(st.just("delete"), _position, st.integers(1, 2000)),
+    st.tuples(st.just("duplicate"), _position, _position, st.integers(1, 5000)),
+    st.tuples(
+        st.just("splice"), _position, st.sampled_from(_BASES), _position, st.integers(1, 20000)
+    ),
+)
+
+
+def _at(data: bytes | bytearray, where: tuple[str, int]) -> int:
+    region, n = where
+    size = len(data)
+    if region == "start":
+        return min(size, n % 4096)
+    if region == "end":
+        return max(0, size - n % 4096)
+    return n % (size + 1)
+
+
+def _mutate(data: bytes, ops: list[tuple], corpus: dict[str, bytes]) -> bytes:
+    buf = bytearray(data)
+    for op in ops:
+        kind, where = op[0], op[1]
+        pos = _at(buf, where)
+        if kind == "flip" and pos < len(buf):
+            buf[pos] ^= 1 << op[2]
+        elif kind == "truncate":
+            del buf[pos:]
+        elif kind == "insert":
+            buf[pos:pos] = op[2]
+        elif kind == "overwrite":
+            buf[pos : pos + len(op[2])] = op[2]
+        elif kind == "delete":
+            del buf[pos : pos + op[2]]
+        elif kind == "duplicate":
+            src = _at(buf, op[2])
+            buf[pos:pos] = buf[src : src + op[3]]
+        elif kind == "splice":
+            other = corpus[op[2]]
+            src = _at(other, op[3])
+            buf[pos:pos] = other[src : src + op[4]]
+    return bytes(buf)
+
+
+@pytest.fixture(scope="module")
+def corpus(mp3s: dict[str, Made]) -> dict[str, bytes]:
+    return {n: mp3s[n].path.read_bytes() for n in _BASES}
+
+
+def _assert_sane(data: bytes) -> None:
+    v = rules.check_bytes(data, "fuzz.mp3")
+    assert isinstance(v, rules.Verdict)
+    failed = [p for p in v.problems if p.code == "analysis_failed"]
+    assert not failed, failed[0].message
+    assert v.size_bytes == len(data)
+    if v.info is not None:
+        info = v.info
+        assert info.samples >= 0 and info.duration_seconds >= 0
+        assert 0 <= info.audio_offset < len(data)
+        assert 0 < info.audio_bytes <= len(data)
+        assert info.format.layer == 3 and info.format.frame_count > 0
+    if v.ok:
+        assert v.info is not None and v.info.duration_seconds < 60.0
+
+
+_PROPERTY = settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+
+@_PROPERTY
+@given(data=st.binary(max_size=8192))
+def test_arbitrary_bytes_never_break_the_validator(data: bytes) -> None:
+    _assert_sane(data)
+
+
+@_PROPERTY
+@given(
+    head=st.sampled_from(_MAGIC),
+    frames=st.lists(st.sampled_from(_MAGIC[:7]), max_size=8),
+    tail=st.binary(max_size=2048),
+)
+def test_header_soup_never_breaks_the_validator(
+    head: bytes, frames: list[bytes], tail: bytes
+) -> None:
+    _assert_sane(head + b"".join(f + b"\x00" * 413 for f in frames) + tail)
+
+
+@_PROPERTY
+@given(base=st.sampled_from(_BASES), ops=st.lists(_mutation, min_size=1, max_size=6))
+def test_mutated_fixtures_never_break_the_validator(
+    corpus: dict[str, bytes], base: str, ops: list[tuple]
+) -> None:
+    data = _mutate(corpus[base], ops, corpus)
+    assume(data)
+    _assert_sane(data)
+
+
+def test_mmap_input_is_judged_like_bytes(mp3s: dict[str, Made]) -> None:
+    path = mp3s["cat_two"].path
+    with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+        assert rules.check_bytes(mapped, "x") == rules.check_bytes(path.read_bytes(), "x")
+
+
+def test_id3_size_pointing_past_the_end(mp3s: dict[str, Made]) -> None:
+    """A tag that claims to be bigger than the file: not MP3, and no crash."""
+    tag = id3v2_tag(id3v2_text("TIT2", "x", 4), version=4)
+    huge = b"ID3\x04\x00\x00\x7f\x7f\x7f\x7f" + tag[10:]
+    v = rules.check_bytes(huge + mp3s["short_10s"].path.read_bytes()[:5000], "x.mp3")
+    assert [p.code for p in v.errors] == ["not_mp3"]
