@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -131,7 +132,7 @@ class RateLimiter:
         self.allowance = (burst - 1) * self.interval
         self._clock = clock
         self._sleep = sleep
-        self._next = 0.0
+        self._next = float("-inf")  # the first caller, whatever the clock says, goes at once
         self._lock = threading.Lock()
 
     def acquire(self) -> float:
@@ -186,6 +187,11 @@ class DailyClient:
         api_key = api_key.strip()
         if not api_key:
             raise UsageError("no Daily API key: set DAILY_API_KEY (Dashboard → Developers)")
+        if not re.fullmatch(r"[!-~]+", api_key):  # never repeat a malformed key back
+            raise UsageError(
+                "DAILY_API_KEY contains spaces, line breaks or non-ASCII characters: "
+                "copy the key again (Dashboard → Developers)"
+            )
         self.base_url = base_url.rstrip("/")
         self._key = api_key
         self.limiter = limiter or RateLimiter()
@@ -309,6 +315,10 @@ class DailyClient:
             raise _Retryable(
                 DailyUnavailable(f"Daily did not answer {method} {path} in time ({_kind(exc)})")
             ) from None
+        except httpx.LocalProtocolError:
+            # Refused by our own HTTP stack (a malformed header): retrying cannot help, and
+            # its message may quote the header, so it is not shown.
+            raise DailyError(f"could not send {method} {path}: the request was malformed") from None
         except httpx.TransportError as exc:
             raise _Retryable(
                 DailyUnavailable(f"cannot reach Daily at {self.base_url}: {_scrub(exc, self._key)}")

@@ -22,6 +22,16 @@ class Check:
     ok: bool
     detail: str
     fix: str = ""
+    skipped: bool = False  # not run, because a check it depends on failed
+
+
+STORAGE_CHECKS = ("storage credentials", "bucket", "public read", "public base URL")
+
+
+def _skipped(after: str) -> Iterator[Check]:
+    """The storage checks after ``after``, each marked as not run."""
+    for name in STORAGE_CHECKS[STORAGE_CHECKS.index(after) + 1 :]:
+        yield Check(name, False, f"not checked: needs {after}", skipped=True)
 
 
 # A valid, silent MPEG-1 Layer III frame (128 kbit/s, 44.1 kHz, mono): 417 bytes.
@@ -52,12 +62,8 @@ def _storage_checks(
     acl: str,
 ) -> Iterator[Check]:
     if not bucket:
-        yield Check(
-            "storage",
-            False,
-            "no bucket configured",
-            "set HOLDMUSIC_BUCKET (or pass --bucket)",
-        )
+        yield Check("bucket", False, "no bucket configured", "set HOLDMUSIC_BUCKET (or --bucket)")
+        yield from _skipped("bucket")
         return
     from holdmusic import publicurl, storage
 
@@ -82,6 +88,7 @@ def _storage_checks(
             "boto3 finds no credentials",
             "set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or run 'aws sso login'",
         )
+        yield from _skipped("storage credentials")
         return
     try:
         storage.check_bucket(settings)
@@ -90,8 +97,10 @@ def _storage_checks(
         if "does not exist" in text:
             yield Check("storage credentials", True, f"found ({creds}) and accepted by {where}")
             yield Check("bucket", False, text, "create it, or fix --bucket/HOLDMUSIC_BUCKET")
+            yield from _skipped("bucket")
         else:
             yield Check("storage credentials", False, text, "check the keys or the profile")
+            yield from _skipped("storage credentials")
         return
     yield Check("storage credentials", True, f"found ({creds}) and accepted by {where}")
     yield Check("bucket", True, f"s3://{bucket} exists")
@@ -114,17 +123,20 @@ def _storage_checks(
             via_bucket = publicurl.check_public(direct, sha, len(PROBE))
             if via_bucket.ok:
                 yield Check("public read", True, f"anonymous GET works at {direct}")
+                seen = f"answered {result.status}" if result.status else "; ".join(result.problems)
                 yield Check(
                     "public base URL",
                     False,
-                    f"{url}: {'; '.join(result.problems)}",
+                    f"{url} {seen}: the base URL does not serve the bucket's objects",
                     f"point --public-base-url/HOLDMUSIC_PUBLIC_BASE_URL at the bucket root "
                     f"({direct.rsplit('/' + key, 1)[0]}) or fix the CDN's origin",
                 )
             else:
                 yield _not_public(via_bucket.problems, settings)
+                yield from _skipped("public read")
         else:
             yield _not_public(result.problems, settings)
+            yield from _skipped("public read")
     finally:
         try:
             storage.delete(settings, key)

@@ -95,6 +95,7 @@ def store_and_verify(
 # --- dial-in configs ----------------------------------------------------------------------
 
 UPDATED, UNCHANGED, FAILED, WOULD_UPDATE = "updated", "unchanged", "failed", "would_update"
+PENDING = "pending"  # a PUT whose outcome is unknown: it may have been applied
 
 
 @dataclass(frozen=True)
@@ -177,7 +178,7 @@ def point_config(client: DailyClient, before: DialinConfig, url: str) -> ConfigO
     ``previous_url`` is the value read *before* this run touched the config. When the
     PUT fails for good, a GET tells whether it landed anyway.
     """
-    from holdmusic.daily import DailyError
+    from holdmusic.daily import DailyError, DailyUnavailable
 
     previous = before.hold_music_url
     if previous == url:
@@ -189,6 +190,16 @@ def point_config(client: DailyClient, before: DialinConfig, url: str) -> ConfigO
         try:
             after = client.get_config(before.id)
         except DailyError:
+            if isinstance(exc, DailyUnavailable):
+                # 5xx, timeouts, dropped connections: the PUT may have landed. "pending"
+                # keeps it in the record as possibly changed, so rollback looks at it.
+                return ConfigOutcome(
+                    before.id,
+                    previous,
+                    PENDING,
+                    f"{exc}; it may have been applied, and a GET could not confirm either way",
+                    url,
+                )
             return ConfigOutcome(before.id, previous, FAILED, str(exc), url)
         if after.hold_music_url != url:
             return ConfigOutcome(before.id, previous, FAILED, str(exc), url)
@@ -297,6 +308,7 @@ def publish(
     dry_run: bool = False,
     concurrency: int = 8,
     reporter: Reporter | None = None,
+    recorder: Recorder | None = None,
     transport: httpx.BaseTransport | None = None,
 ) -> PublishResult:
     """validate → read configs → upload → prove public → PUT where the URL differs.
@@ -356,13 +368,35 @@ def publish(
             stopped="the public check failed: no config was pointed at the URL",
         )
     url = published.stored.url
+    if recorder is not None:  # write-ahead, as in batch: "pending" before any PUT is sent
+        from holdmusic.record import Item
+
+        recorder.add_all(
+            [
+                Item(
+                    cid,
+                    file=path,
+                    sha256=prepared.sha256,
+                    url=url,
+                    previous_url=c.hold_music_url,
+                    status=UNCHANGED if c.hold_music_url == url else PENDING,
+                )
+                for cid, c in usable.items()
+            ]
+        )
 
     def apply(cid: str) -> ConfigOutcome:
         outcome = point_config(client, usable[cid], url)
+        if recorder is not None:
+            recorder.update(cid, status=outcome.status, error=outcome.error)
         on.outcome(outcome)
         return outcome
 
-    return PublishResult(prepared, tuple(_map(apply, ids, concurrency)), published)
+    try:
+        return PublishResult(prepared, tuple(_map(apply, ids, concurrency)), published)
+    finally:
+        if recorder is not None:
+            recorder.finish()
 
 
 def _in_order(ids: list[str], outcomes: list[ConfigOutcome]) -> tuple[ConfigOutcome, ...]:
@@ -519,6 +553,13 @@ def _batch(
             continue
         published = store_and_verify(p, settings, transport=transport)
         uploads += published.stored.uploaded
+        recorder.files[path] = {
+            "sha256": p.sha256,
+            "url": published.stored.url,
+            "key": published.stored.key,
+            "uploaded": published.stored.uploaded,
+            "public": published.ok,
+        }
         if published.ok:
             urls[path] = published.stored.url
             on.advance()

@@ -60,6 +60,7 @@ class Recorder:
     source: str
     dry_run: bool = False
     items: dict[str, Item] = field(default_factory=dict)
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)  # uploads, by file
     started_at: str = field(default_factory=now)
     finished_at: str | None = None
     writes: int = 0
@@ -113,6 +114,7 @@ class Recorder:
             "finished_at": self.finished_at,
             "complete": self.finished_at is not None,
             "counts": self.counts(),
+            "files": self.files,
             "items": [asdict(i) for i in self.items.values()],
         }
 

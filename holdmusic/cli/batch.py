@@ -183,8 +183,9 @@ def batch(
 
 
 def _interrupted(recorder: Recorder) -> None:
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(recorder.counts().items()))
     where = f"; {recorder.path} records what was done" if recorder.path else ""
-    say(f"interrupted{where}")
+    say(f"interrupted ({counts}){where}")
     raise click.exceptions.Exit(130)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -23,10 +24,17 @@ def daily_client(**kwargs: Any) -> DailyClient:
 
 
 def print_table(columns: list[str], rows: list[list[str]]) -> None:
+    """A rich table on a terminal; tab-separated lines, never cut, when piped."""
+    if not sys.stdout.isatty():
+        for row in [columns, *rows]:
+            click.echo("\t".join(row))
+        return
     from rich.console import Console
     from rich.table import Table
 
     table = Table(*columns, box=None, pad_edge=False, header_style="bold")
+    for column in table.columns:
+        column.overflow = "fold"  # a URL cut with "…" is a broken URL
     for row in rows:
         table.add_row(*row)
     Console(soft_wrap=True).print(table)
@@ -63,13 +71,24 @@ def list_(as_json: bool, type_: str | None, name_prefix: str | None) -> None:
     click.echo(f"{len(found)} dial-in config{'s' if len(found) != 1 else ''}", err=True)
 
 
+SECRET_FIELDS = ("hmac",)
+
+
 @configs.command("show")
 @click.argument("config_id")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole object as JSON.")
-def show(config_id: str, as_json: bool) -> None:
-    """One config, whole, including hold_music_url."""
+@click.option("--show-secrets", is_flag=True, help="Print the hmac secret instead of masking it.")
+def show(config_id: str, as_json: bool, show_secrets: bool) -> None:
+    """One config, whole, including hold_music_url (the hmac secret masked)."""
+    from holdmusic.daily import DialinConfig
+
     with daily_client() as client:
         config = client.get_config(config_id)
+    if not show_secrets:
+        masked = {
+            k: "********" if k in SECRET_FIELDS and v else v for k, v in config.config.items()
+        }
+        config = DialinConfig(config.id, config.type, masked)
     if as_json:
         click.echo(json.dumps(config.to_dict(), indent=2))
         return
@@ -137,7 +156,8 @@ def check(
                 click.echo(f"  url: {url}")
             print_problems(v)
         passed = len(verdicts) - failed
-        click.echo(f"{len(verdicts)} configs checked: {passed} passed, {failed} failed")
+        noun = "config" if len(verdicts) == 1 else "configs"
+        click.echo(f"{len(verdicts)} {noun} checked: {passed} passed, {failed} failed")
     if junit_path:
         from holdmusic import junit
 

@@ -28,10 +28,15 @@ def doctor(as_json: bool, **params: Any) -> None:
     for check in doctor_.run(os.environ, **settings):
         checks.append(check)
         if not as_json:
-            mark = click.style("ok  ", fg="green") if check.ok else click.style("FAIL", fg="red")
+            if check.skipped:
+                mark = click.style("skip", fg="yellow")
+            else:
+                mark = (
+                    click.style("ok  ", fg="green") if check.ok else click.style("FAIL", fg="red")
+                )
             click.echo(f"{mark} {check.name}: {check.detail}")
             if not check.ok and check.fix:
                 click.echo(f"     fix: {check.fix}")
     if as_json:
         click.echo(json.dumps([c.__dict__ for c in checks], indent=2))
-    raise click.exceptions.Exit(0 if all(c.ok for c in checks) else 1)
+    raise click.exceptions.Exit(0 if all(c.ok for c in checks) else 1)  # skipped: not ok

@@ -17,7 +17,7 @@ from holdmusic.cli.upload import (
     storage_options,
     storage_settings,
 )
-from holdmusic.cli.validate import limit_options
+from holdmusic.cli.validate import limit_options, output_file
 from holdmusic.pipeline import Reporter
 
 if TYPE_CHECKING:
@@ -118,6 +118,13 @@ def result_dict(result: PublishResult) -> dict[str, Any]:
     show_default=True,
     help="Parallel requests to Daily (all under one shared rate limit).",
 )
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False, writable=True),
+    callback=output_file,
+    help="Write a JSON report that 'holdmusic rollback' can undo (kept true as PUTs finish).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def publish(
     file: str,
@@ -128,6 +135,7 @@ def publish(
     max_seconds: float,
     dry_run: bool,
     concurrency: int,
+    report_path: str | None,
     as_json: bool,
     **params: Any,
 ) -> None:
@@ -146,6 +154,11 @@ def publish(
             "name the configs: --config ID (repeatable), --all-pinless, or --name-prefix P"
         )
     settings = storage_settings(params)
+    recorder = None
+    if report_path and not dry_run:
+        from holdmusic.record import Recorder
+
+        recorder = Recorder(report_path, "publish", file)
     with daily_client() as client:
         ids = list(config_ids)
         if not ids:
@@ -165,11 +178,14 @@ def publish(
             dry_run=dry_run,
             concurrency=concurrency,
             reporter=_CliReporter(),
+            recorder=recorder,
         )
     summarize(result)
+    if recorder is not None and recorder.items:
+        say(f"Report: {recorder.path}")
     if as_json:
         click.echo(json.dumps(result_dict(result), indent=2))
-    elif result.ok and result.url:
+    elif result.ok and result.url and not dry_run:  # stdout: only a URL that is live
         click.echo(result.url)
     raise click.exceptions.Exit(0 if result.ok else 1)
 
