@@ -388,7 +388,7 @@ def publish(
     def apply(cid: str) -> ConfigOutcome:
         outcome = point_config(client, usable[cid], url)
         if recorder is not None:
-            recorder.update(cid, status=outcome.status, error=outcome.error)
+            recorder.update(cid, durable=False, status=outcome.status, error=outcome.error)
         on.outcome(outcome)
         return outcome
 
@@ -525,8 +525,7 @@ def _batch(
                 stopped="a file failed validation: nothing uploaded, no config changed",
             )
     live = [a for a in assignments if a.file not in bad]
-    for a in live:
-        recorder.update(a.config_id, sha256=prepared[a.file].sha256)
+    recorder.update_many({a.config_id: {"sha256": prepared[a.file].sha256} for a in live})
 
     on.phase("reading configs", len(live))
     _, usable, failed = preflight(
@@ -620,7 +619,9 @@ def put_phase(
     def apply(cid: str) -> ConfigOutcome:
         started.add(cid)
         outcome = point_config(client, befores[cid], targets[cid])
-        recorder.update(cid, status=outcome.status, error=outcome.error)
+        # Not forced to disk at once: the item was written "pending" (may have changed)
+        # before its PUT, so a crash before the next write still leaves a true record.
+        recorder.update(cid, durable=False, status=outcome.status, error=outcome.error)
         on.advance(f"{cid}: {outcome.status}" + (f": {outcome.error}" if outcome.error else ""))
         return outcome
 

@@ -1,9 +1,11 @@
 """The record of a batch (or rollback): what each config held before, and what happened.
 
-The report is rewritten atomically (temp file, fsync, rename) every time an item
-changes, so a crash or Ctrl-C leaves a file that is true about everything done so far.
-Before any PUT is sent, its item is written as ``pending`` with the value the config
-held: a report read after a crash says which configs *may* have changed, and from what.
+The report is rewritten atomically (temp file, fsync, rename), so a crash or Ctrl-C
+leaves a file that is true about everything done so far. Before any PUT is sent, its item
+is written as ``pending`` with the value the config held: a report read after a crash says
+which configs *may* have changed, and from what. Outcomes are written within
+``FLUSH_SECONDS`` of each other (and always at the end): until then the item still reads
+``pending``, which stays true, and a batch of thousands does not rewrite its report per item.
 
 Item statuses: ``updated``, ``unchanged``, ``failed``, ``skipped``, ``would_update``
 (dry run) and ``pending`` (sent, or about to be, when the run stopped).
@@ -16,6 +18,7 @@ import json
 import os
 import tempfile
 import threading
+import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +28,7 @@ from holdmusic.errors import HoldmusicError
 
 PENDING = "pending"
 FORMAT = 1
+FLUSH_SECONDS = 0.25  # how stale a "pending" item that has in fact finished may be on disk
 
 
 class ReportError(HoldmusicError):
@@ -64,6 +68,7 @@ class Recorder:
     started_at: str = field(default_factory=now)
     finished_at: str | None = None
     writes: int = 0
+    _written_at: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, item: Item) -> None:
@@ -77,12 +82,15 @@ class Recorder:
                 self.items[item.config_id] = item
             self._write()
 
-    def update(self, config_id: str, **changes: Any) -> None:
+    def update(self, config_id: str, *, durable: bool = True, **changes: Any) -> None:
+        """Change one item. ``durable=False``: written with the next write, or within
+        ``FLUSH_SECONDS``, so that a big batch does not rewrite its report per item."""
         with self._lock:
             item = self.items[config_id]
             for k, v in changes.items():
                 setattr(item, k, v)
-            self._write()
+            if durable or time.monotonic() - self._written_at >= FLUSH_SECONDS:
+                self._write()
 
     def update_many(self, changes: dict[str, dict[str, Any]]) -> None:
         with self._lock:
@@ -123,6 +131,7 @@ class Recorder:
             return
         write_atomic(self.path, json.dumps(self.to_dict(), indent=2) + "\n")
         self.writes += 1
+        self._written_at = time.monotonic()
 
 
 def write_atomic(path: str, text: str) -> None:

@@ -6,6 +6,8 @@ lazily, inside the command, so ``holdmusic validate`` never pays for boto3 or ht
 
 from __future__ import annotations
 
+import importlib
+import os
 import sys
 import traceback
 from typing import Any
@@ -13,18 +15,47 @@ from typing import Any
 import click
 
 from holdmusic import __version__
-from holdmusic.cli import batch, configs, doctor, publish, upload, validate
 from holdmusic.errors import HoldmusicError
+
+# Command name -> "module:attribute". A command's module is imported only when that
+# command runs (or help lists it), so `holdmusic validate` loads nothing it doesn't use.
+COMMANDS = {
+    "validate": "validate:validate",
+    "upload": "upload:upload",
+    "bucket-policy": "upload:bucket_policy",
+    "publish": "publish:publish",
+    "configs": "configs:configs",
+    "batch": "batch:batch",
+    "rollback": "batch:rollback",
+    "doctor": "doctor:doctor",
+}
 
 
 class _Group(click.Group):
-    """Turns HoldmusicError into one line and an exit code; hides tracebacks of bugs."""
+    """Loads commands lazily; turns HoldmusicError into one line and an exit code; hides
+    tracebacks of bugs."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, attr = target.split(":")
+        command = getattr(importlib.import_module(f"holdmusic.cli.{module}"), attr)
+        assert isinstance(command, click.Command)
+        return command
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
+        except BrokenPipeError:
+            # `holdmusic validate dir | head`: the reader left; no message, like other tools.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(1)
         except HoldmusicError as exc:
             _fail(ctx, str(exc), exc.exit_code)
         except KeyboardInterrupt:
@@ -51,16 +82,6 @@ def cli(verbose: bool) -> None:
         import logging
 
         logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
-
-
-cli.add_command(validate.validate)
-cli.add_command(upload.upload)
-cli.add_command(upload.bucket_policy)
-cli.add_command(publish.publish)
-cli.add_command(configs.configs)
-cli.add_command(batch.batch)
-cli.add_command(batch.rollback)
-cli.add_command(doctor.doctor)
 
 
 def main() -> None:

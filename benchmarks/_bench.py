@@ -1,0 +1,153 @@
+"""Helpers shared by the benchmark scripts: paths, tool versions, timing, tables.
+
+Not a benchmark itself. The scripts put this folder and the repository root on
+``sys.path`` so that ``tests.daily_standin`` / ``tests.s3server`` / ``tests.mp3factory``
+(the project's own real test servers and encoders) can be reused.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import sysconfig
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+WORK = BENCH_DIR / ".work"  # git-ignored cache
+
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+# The real interpreter, never a pyenv shim (a shim is a bash script that adds ~50 ms).
+PYTHON = os.path.realpath(sys.executable)
+
+
+def python_env(base: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment for timed Python subprocesses: bytecode cached, as after an install.
+
+    pip compiles an installed package's bytecode; an editable checkout run with
+    ``PYTHONDONTWRITEBYTECODE=1`` (set on some CI and sandbox machines) would instead
+    recompile every changed module on every start. Caching bytecode under
+    benchmarks/.work/pycache (never in the source tree) puts every tool on an equal footing.
+    """
+    env = dict(os.environ if base is None else base)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(WORK / "pycache")
+    return env
+
+
+def bytecode_note() -> str:
+    if os.environ.get("PYTHONDONTWRITEBYTECODE"):
+        return (
+            "PYTHONDONTWRITEBYTECODE is set here; timed Python subprocesses run with it unset "
+            f"and PYTHONPYCACHEPREFIX={WORK / 'pycache'}, as after a normal install"
+        )
+    return f"timed Python subprocesses cache bytecode in {WORK / 'pycache'}"
+
+
+def holdmusic_command() -> list[str]:
+    """``holdmusic`` as a user runs it: the console script next to this interpreter.
+
+    Its shebang names the real interpreter, so no shim is involved. Falls back to
+    ``python -m holdmusic`` when the package is not installed with its script.
+    """
+    script = Path(sysconfig.get_path("scripts")) / "holdmusic"
+    if script.is_file() and os.access(script, os.X_OK):
+        return [str(script)]
+    return [PYTHON, "-m", "holdmusic"]
+
+
+def _first_line(cmd: Sequence[str]) -> str:
+    if shutil.which(cmd[0]) is None:
+        return "not installed"
+    try:
+        out = subprocess.run(list(cmd), capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"unknown ({exc})"
+    text = (out.stdout or out.stderr).strip()
+    return text.splitlines()[0] if text else "unknown"
+
+
+def versions(*extra: str) -> dict[str, str]:
+    """Versions of everything that affects the numbers; ``extra`` adds optional entries."""
+    import holdmusic
+
+    found = {
+        "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
+        "python": f"{platform.python_version()} ({PYTHON})",
+        "holdmusic": holdmusic.__version__,
+    }
+    for name in extra:
+        if name == "mutagen":
+            import mutagen
+
+            found[name] = mutagen.version_string
+        elif name == "httpx":
+            import httpx
+
+            found[name] = httpx.__version__
+        elif name == "ffmpeg":
+            found[name] = _first_line(["ffprobe", "-version"])
+        elif name == "lame":
+            found[name] = _first_line(["lame", "--version"])
+        elif name == "sox":
+            found[name] = _first_line(["sox", "--version"])
+        elif name == "weed":
+            from tests.s3server import weed_binary
+
+            found[name] = _first_line([weed_binary(), "version"])
+    return found
+
+
+def print_versions(found: dict[str, str]) -> None:
+    width = max(len(k) for k in found)
+    for k, v in found.items():
+        print(f"  {k:<{width}}  {v}")
+
+
+def timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def run_quiet(cmd: Sequence[str], **kw: object) -> subprocess.CompletedProcess[bytes]:
+    """Run a command with its output thrown away, as a timing target."""
+    kw.setdefault("env", python_env())
+    return subprocess.run(
+        list(cmd),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        check=False,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def median(xs: Sequence[float]) -> float:
+    return statistics.median(xs)
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[int] = ()) -> str:
+    """A plain-text table; ``right`` lists the columns to right-align."""
+    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
+
+    def line(cells: Sequence[str]) -> str:
+        out = []
+        for i, c in enumerate(cells):
+            out.append(str(c).rjust(widths[i]) if i in right else str(c).ljust(widths[i]))
+        return "  ".join(out).rstrip()
+
+    sep = "  ".join("-" * w for w in widths)
+    return "\n".join([line(headers), sep, *(line(r) for r in rows)])
+
+
+def goal_line(ok: bool, text: str) -> str:
+    return f"  [{'met' if ok else 'MISSED':<6}] {text}"

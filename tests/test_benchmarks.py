@@ -1,0 +1,100 @@
+"""The benchmark scripts still run (tiny sizes, no timing asserted), and one scaling bug
+they found.
+
+Speed itself is measured by ``benchmarks/*.py``, never asserted here.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Stack
+
+REPO = Path(__file__).resolve().parent.parent
+BENCH = REPO / "benchmarks"
+
+
+def _run(script: str, *args: str) -> str:
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=REPO,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout
+
+
+def test_bench_validate_runs_every_tool() -> None:
+    out = _run(
+        "bench_validate.py",
+        *("--n", "4", "--reps", "1", "--startup-runs", "1", "--ffprobe-files", "2"),
+    )
+    assert "4 files," in out
+    for row in (
+        "a) holdmusic validate DIR (CLI)",
+        "b) rules.check_many",
+        "c) mutagen MP3().info.length loop",
+        "d) ffprobe -count_packets per file",
+        "ffprobe ran on 2 of the 4 files",
+        "holdmusic within 8x of the mutagen loop:",
+        "holdmusic at least 30x faster than ffprobe:",
+        "holdmusic validate one.mp3",
+    ):
+        assert row in out, row
+
+
+def test_bench_batch_runs_and_every_config_is_set() -> None:
+    out = _run(
+        "bench_batch.py",
+        *("--configs", "6", "--recorder-sizes", "20", "--recorder-updates", "2"),
+    )
+    rows = {line.split("  ")[0]: line for line in out.splitlines()}
+    assert "6/6" in rows["holdmusic batch: PUT phase"]
+    assert "6/6" in rows["holdmusic batch: whole run"]
+    assert "shell loop, plain (no retry)" in rows
+    assert "6/6" in rows["shell loop, curl --retry 5"]
+    assert "PUT phase at >= 60% of the 20/s limit" in out
+    assert "Report bookkeeping" in out
+
+
+def test_batch_report_writes_grow_linearly(stack: Stack, tmp_path: Path) -> None:
+    """Measured by benchmarks/bench_batch.py: 1,000 configs wait 15 s and 2,000 configs
+    58 s before holdmusic batch sends its first request, because each of those writes
+    serialises and fsyncs a report that grows with the batch. One write per finished PUT
+    is the write-ahead promise; one more per config before any request is not needed
+    (a single ``update_many`` does the same)."""
+    from holdmusic import manifest, pipeline
+    from holdmusic.daily import DailyClient, RateLimiter
+    from holdmusic.record import Recorder
+    from holdmusic.storage import StorageSettings
+
+    configs = 12
+    shutil.copy(REPO / "samples" / "welcome-mono.mp3", tmp_path / "welcome.mp3")
+    ids = stack.daily.seed(configs, hold_music_url="https://old.example.com/hold.mp3")
+    (tmp_path / "m.csv").write_text(
+        "config_id,file\n" + "".join(f"{cid},welcome.mp3\n" for cid in ids)
+    )
+    recorder = Recorder(str(tmp_path / "report.json"), "batch", "m.csv")
+    client = DailyClient(
+        stack.daily.api_key, stack.daily.url, limiter=RateLimiter(rate=1000, burst=100)
+    )
+    with client:
+        result = pipeline.batch(
+            manifest.read(str(tmp_path / "m.csv")),
+            StorageSettings(bucket=stack.public_bucket),
+            client,
+            recorder,
+        )
+    assert result.ok
+    url = stack.daily.get(ids[0])["config"]["hold_music_url"]
+    assert url.endswith(".mp3") and url != "https://old.example.com/hold.mp3"
+    assert all(stack.daily.get(cid)["config"]["hold_music_url"] == url for cid in ids)
+    # one write per finished PUT (write-ahead) plus a handful per phase
+    assert recorder.writes <= configs + 10, recorder.writes
