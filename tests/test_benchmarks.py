@@ -11,8 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import Stack
 
 REPO = Path(__file__).resolve().parent.parent
