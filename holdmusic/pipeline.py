@@ -1,7 +1,8 @@
-"""The stages joined: validate → upload → prove public (→ update configs, in later steps).
+"""The stages joined: validate → upload → prove public → update configs → record.
 
-Each function here calls the stage modules in order and stops at the first stage that
-fails, so nothing downstream ever sees an unverified URL.
+``publish`` (one file, named configs), ``batch`` (a manifest), ``rollback`` (a report)
+and ``audit`` (what live configs play). Each calls the stage modules in order and stops
+at the first stage that fails, so no config ever points at an unverified URL.
 """
 
 from __future__ import annotations
@@ -13,6 +14,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from holdmusic import rules
+from holdmusic.record import (
+    FAILED,
+    PENDING,
+    QUEUED,
+    SKIPPED,
+    UNCHANGED,
+    UPDATED,
+    WOULD_UPDATE,
+    Item,
+    Recorder,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -20,7 +32,6 @@ if TYPE_CHECKING:
     from holdmusic.daily import DailyClient, DailyError, DialinConfig
     from holdmusic.manifest import Assignment
     from holdmusic.publicurl import PublicCheck
-    from holdmusic.record import Item, Recorder
     from holdmusic.storage import StorageSettings, StoredObject
 
 T = TypeVar("T")
@@ -94,9 +105,6 @@ def store_and_verify(
 
 # --- dial-in configs ----------------------------------------------------------------------
 
-UPDATED, UNCHANGED, FAILED, WOULD_UPDATE = "updated", "unchanged", "failed", "would_update"
-PENDING = "pending"  # a PUT whose outcome is unknown: it may have been applied
-
 
 @dataclass(frozen=True)
 class ConfigOutcome:
@@ -104,7 +112,7 @@ class ConfigOutcome:
 
     config_id: str
     previous_url: str | None
-    status: str  # updated | unchanged | failed | would_update (dry run)
+    status: str  # updated | unchanged | failed | pending | skipped | would_update (dry run)
     error: str | None = None
     url: str | None = None  # the URL it was meant to point at
     changed_fields: tuple[str, ...] = ()  # fields other than hold_music_url that changed
@@ -249,9 +257,6 @@ class PublishResult:
         return self.stopped is None and all(c.ok for c in self.configs)
 
 
-SKIPPED = "skipped"
-
-
 class Reporter:
     """Hooks the CLI overrides to show each step as it happens; silent by default."""
 
@@ -369,8 +374,6 @@ def publish(
         )
     url = published.stored.url
     if recorder is not None:  # write-ahead, as in batch: "pending" before any PUT is sent
-        from holdmusic.record import Item
-
         recorder.add_all(
             [
                 Item(
@@ -405,8 +408,6 @@ def _in_order(ids: list[str], outcomes: list[ConfigOutcome]) -> tuple[ConfigOutc
 
 
 # --- batch and rollback ---------------------------------------------------------------------
-
-QUEUED = "queued"  # in the report, nothing sent yet
 
 
 class BatchReporter:
@@ -460,7 +461,6 @@ def batch(
 ) -> BatchResult:
     """Many configs, each to its own file: validate all → read all → upload each file once
     → PUT only where the URL differs. The recorder's report stays true throughout."""
-    from holdmusic.record import Item
 
     on = reporter or BatchReporter()
     recorder.add_all([Item(a.config_id, file=a.given, status=QUEUED) for a in assignments])
@@ -600,8 +600,6 @@ def put_phase(
     """
     from concurrent.futures import ThreadPoolExecutor, as_completed
 
-    from holdmusic.record import PENDING
-
     unchanged = {cid for cid, url in targets.items() if befores[cid].hold_music_url == url}
     todo = [cid for cid in targets if cid not in unchanged]
     recorder.update_many(
@@ -662,7 +660,6 @@ def rollback(
     one) is skipped unless ``force``. The previous URL is validated like any URL before
     a phone line points at it again, unless ``verify`` is off.
     """
-    from holdmusic.record import PENDING, Item
 
     on = reporter or BatchReporter()
     chosen = [i for i in items if i.status in (UPDATED, PENDING)]

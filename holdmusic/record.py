@@ -26,7 +26,14 @@ from typing import Any
 from holdmusic import __version__
 from holdmusic.errors import HoldmusicError
 
-PENDING = "pending"
+# Item statuses, here once: the report, publish's outcomes and rollback all speak them.
+UPDATED = "updated"
+UNCHANGED = "unchanged"
+FAILED = "failed"
+SKIPPED = "skipped"  # deliberately left alone (e.g. changed by someone since)
+WOULD_UPDATE = "would_update"  # dry run
+QUEUED = "queued"  # nothing sent yet
+PENDING = "pending"  # a PUT was sent (or about to be): it may have been applied
 FORMAT = 1
 FLUSH_SECONDS = 0.25  # how stale a "pending" item that has in fact finished may be on disk
 

@@ -15,7 +15,7 @@ Fixtures (wire them into ``conftest.py`` with
     a running :class:`SeaweedS3`.
 ``s3_env`` (function)
     sets ``seaweed.env()`` into ``os.environ`` for one test (and removes any
-    other ``AWS_*`` / ``S3_*`` variables), yields the :class:`SeaweedS3`.
+    other ``AWS_*`` / ``S3_*`` variables), returns the :class:`SeaweedS3`.
 
 Behaviour of this SeaweedFS version that tests may rely on is pinned down by
 ``tests/test_s3server.py``.
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -117,6 +118,55 @@ def pick_ports(count: int = len(_COMPONENTS)) -> list[int]:
             s.close()
 
 
+_DIR_PREFIX = "hm-weed-"
+_OWNER_FILE = "owner.pid"
+_PORTS_FILE = "ports.json"
+_WEED_PID_FILE = "weed.pid"
+
+
+def remove_stale_dirs(root: Path) -> None:
+    """Delete ``hm-weed-*`` dirs left by pytest processes that were killed.
+
+    A killed pytest cannot clean up (its weed dies with it, see
+    ``_set_pdeathsig``); the dir names its owner pid, so a dir whose owner is
+    gone is garbage.  Dirs of live sessions are never touched.
+    """
+    for d in root.glob(_DIR_PREFIX + "*"):
+        if _pid_alive(d / _OWNER_FILE) is not False or _pid_alive(d / _WEED_PID_FILE):
+            continue  # owner alive/unknown, or its weed still shutting down
+        _remove_grpc_sockets(d / _PORTS_FILE)
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def _pid_alive(pid_file: Path) -> bool | None:
+    """Whether the process named in ``pid_file`` exists; None if unknown."""
+    try:
+        os.kill(int(pid_file.read_text()), 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, ValueError):
+        return None  # no file, or a process we may not signal (alive)
+    return True
+
+
+def _remove_grpc_sockets(ports_file: Path) -> None:
+    """Unlink the /tmp/seaweedfs-*-grpc-*.sock files of a dead weed (nobody listening)."""
+    try:
+        ports = json.loads(ports_file.read_text())
+    except (OSError, ValueError):
+        return
+    for name, port in ports.items():
+        path = f"/tmp/seaweedfs-{name}-grpc-{int(port) + GRPC_OFFSET}.sock"
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            try:
+                s.connect(path)
+            except ConnectionRefusedError:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+            except OSError:
+                pass
+
+
 def dead_endpoint_url() -> str:
     """An ``http://127.0.0.1:PORT`` URL on which nothing listens (connection refused).
 
@@ -128,9 +178,12 @@ def dead_endpoint_url() -> str:
     return f"http://{HOST}:{port}"
 
 
-def _set_pdeathsig() -> None:  # pragma: no cover - runs in the child
-    """Child side of Popen: die with SIGTERM if the pytest process dies (Linux)."""
-    parent = int(os.environ.get("_HOLDMUSIC_WEED_PARENT", "0"))
+def _set_pdeathsig(parent: int) -> None:  # pragma: no cover - runs in the child
+    """Child side of Popen: get SIGTERM when the pytest process dies (Linux only).
+
+    The session's weed must not outlive a pytest killed with SIGKILL/SIGTERM,
+    which skips fixture finalisers and atexit.
+    """
     try:
         import ctypes
 
@@ -139,7 +192,7 @@ def _set_pdeathsig() -> None:  # pragma: no cover - runs in the child
         libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
     except Exception:
         return
-    if parent and os.getppid() != parent:  # parent already gone
+    if os.getppid() != parent:  # parent died before prctl took effect
         os._exit(1)
 
 
@@ -154,7 +207,9 @@ class WeedMini:
         root = base_dir if base_dir is not None else Path(tempfile.gettempdir())
         if len(str(root)) > 60:
             root = Path("/tmp")
-        self.tmp = Path(tempfile.mkdtemp(prefix="hm-weed-", dir=root))
+        remove_stale_dirs(root)
+        self.tmp = Path(tempfile.mkdtemp(prefix=_DIR_PREFIX, dir=root))
+        (self.tmp / _OWNER_FILE).write_text(str(os.getpid()))
         self.data_dir = self.tmp / "data"
         self.log_dir = self.tmp / "logs"
         self.conf_dir = self.tmp / "conf"  # empty: no stray *.toml is picked up
@@ -227,7 +282,6 @@ class WeedMini:
     def _environ(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(_STRIP_PREFIXES)}
         env["HOME"] = str(self.tmp)  # no ~/.seaweedfs/*.toml
-        env["_HOLDMUSIC_WEED_PARENT"] = str(os.getpid())
         return env
 
     # -- lifecycle ------------------------------------------------------------
@@ -272,6 +326,7 @@ class WeedMini:
 
     def _launch_and_wait(self, timeout: float) -> None:
         t0 = time.monotonic()
+        (self.tmp / _PORTS_FILE).write_text(json.dumps(self.ports))
         with open(self.output, "ab") as out:
             out.write(f"\n$ {' '.join(self.command())}\n".encode())
             out.flush()
@@ -283,8 +338,13 @@ class WeedMini:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # own process group: killpg() gets everything
-                preexec_fn=_set_pdeathsig if sys.platform.startswith("linux") else None,
+                preexec_fn=(
+                    functools.partial(_set_pdeathsig, os.getpid())
+                    if sys.platform.startswith("linux")
+                    else None
+                ),
             )
+        (self.tmp / _WEED_PID_FILE).write_text(str(self.proc.pid))
         _register_atexit(self)
         deadline = t0 + timeout
         last_error = "no request made"
@@ -386,6 +446,11 @@ class WeedMini:
         self.stop()
         self._closed = True
         shutil.rmtree(self.tmp, ignore_errors=True)
+        # weed also binds /tmp/seaweedfs-<component>-grpc-<port>.sock (hard-coded
+        # path, not $TMPDIR) and leaves them behind on exit.
+        for name, port in self.ports.items():
+            with contextlib.suppress(OSError):
+                os.unlink(f"/tmp/seaweedfs-{name}-grpc-{port + GRPC_OFFSET}.sock")
 
 
 class _PortClash(Exception):
@@ -422,10 +487,13 @@ def make_client(
     """A new boto3 S3 client for ``endpoint_url`` with explicit keys, path-style.
 
     Clients come from one shared boto3 Session (creating a Session costs
-    ~0.2 s of model loading); everything that matters is passed explicitly.
+    ~0.2 s of model loading) that ignores ``AWS_PROFILE`` and the AWS config
+    and credentials files, so a developer's setup cannot change (or break,
+    with a missing profile) the fixture's own clients.
     """
     global _boto_session
     import boto3
+    import botocore.session
     from botocore.config import Config
 
     if config is None:
@@ -438,7 +506,15 @@ def make_client(
         )
     with _session_lock:
         if _boto_session is None:
-            _boto_session = boto3.session.Session()
+            # session_vars entries: (config-file key, env var, default, converter)
+            hermetic = botocore.session.Session(
+                session_vars={
+                    "profile": (None, None, None, None),
+                    "config_file": (None, None, os.devnull, None),
+                    "credentials_file": (None, None, os.devnull, None),
+                }
+            )
+            _boto_session = boto3.session.Session(botocore_session=hermetic)
         return _boto_session.client(
             "s3",
             endpoint_url=endpoint_url,
@@ -506,8 +582,8 @@ class SeaweedS3:
         """Create a bucket (unique name if ``name`` is None) and return its name.
 
         With ``public_prefix`` (``""`` = the whole bucket) a bucket policy grants
-        anonymous ``s3:GetObject`` on ``arn:aws:s3:::<bucket>/<public_prefix>*``.
-        SeaweedFS ignores object ACLs, so a policy is the only way to go public.
+        anonymous ``s3:GetObject`` on ``arn:aws:s3:::<bucket>/<public_prefix>*``
+        (SeaweedFS ignores object ACLs; see tests/test_s3server.py).
         """
         name = name or f"hm-test-{uuid.uuid4().hex[:16]}"
         s3 = self.client()
