@@ -110,6 +110,10 @@ def _recorder(command: str, source: str, report_path: str | None, dry_run: bool)
 
 
 def _finish(result: BatchResult, recorder: Recorder, as_json: bool, uploads: int | None) -> None:
+    if recorder.dry_run:  # the plan: what would change, from what to what
+        for item in recorder.items.values():
+            if item.status == "would_update":
+                say(f"  {item.config_id}: {item.previous_url or '(none)'} → {item.url}")
     counts = recorder.counts()
     parts = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     line = f"{len(recorder.items)} configs: {parts}"
@@ -175,10 +179,6 @@ def batch(
             )
         except KeyboardInterrupt:
             _interrupted(recorder)
-    if dry_run:
-        for item in recorder.items.values():
-            if item.status == "would_update":
-                say(f"  {item.config_id}: {item.previous_url or '(none)'} → {item.url}")
     _finish(result, recorder, as_json, result.uploads)
 
 
@@ -233,8 +233,4 @@ def rollback(
             )
         except KeyboardInterrupt:
             _interrupted(recorder)
-    if dry_run:
-        for item in recorder.items.values():
-            if item.status == "would_update":
-                say(f"  {item.config_id}: {item.previous_url or '(none)'} → {item.url}")
     _finish(result, recorder, as_json, None)

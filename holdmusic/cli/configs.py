@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from holdmusic import rules
-from holdmusic.cli.validate import describe, limit_options, output_file, print_problems, status
+from holdmusic.cli.validate import describe, limit_options, print_problems, status, verdict_options
 
 if TYPE_CHECKING:
     from holdmusic.daily import DailyClient
@@ -106,15 +106,7 @@ def _show(value: Any) -> str:
 @configs.command("check")
 @click.argument("config_ids", nargs=-1, metavar="[ID]...")
 @limit_options
-@click.option("--strict", is_flag=True, help="Fail on warnings too.")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON array, an object per config.")
-@click.option(
-    "--junit",
-    "junit_path",
-    type=click.Path(dir_okay=False, writable=True),
-    callback=output_file,
-    help="Also write JUnit XML here, one testcase per config.",
-)
+@verdict_options("config")
 def check(
     config_ids: tuple[str, ...],
     max_bytes: int,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import click
 
@@ -43,18 +43,29 @@ def output_file(ctx: click.Context, param: click.Parameter, value: str | None) -
     return value
 
 
+def verdict_options(noun: str) -> Callable[[click.decorators.FC], click.decorators.FC]:
+    """--strict, --json and --junit: how a command that judges things reports them."""
+
+    def decorate(f: click.decorators.FC) -> click.decorators.FC:
+        f = click.option(
+            "--junit",
+            "junit_path",
+            type=click.Path(dir_okay=False, writable=True),
+            callback=output_file,
+            help=f"Also write JUnit XML here (one testcase per {noun}) for CI test reporters.",
+        )(f)
+        f = click.option(
+            "--json", "as_json", is_flag=True, help=f"Print one JSON array, an object per {noun}."
+        )(f)
+        return click.option("--strict", is_flag=True, help="Fail on warnings too.")(f)
+
+    return decorate
+
+
 @click.command("validate")
 @click.argument("paths", nargs=-1, required=True)
 @limit_options
-@click.option("--strict", is_flag=True, help="Fail on warnings too.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON array, an object per file.")
-@click.option(
-    "--junit",
-    "junit_path",
-    type=click.Path(dir_okay=False, writable=True),
-    callback=output_file,
-    help="Also write JUnit XML here (one testcase per file) for CI test reporters.",
-)
+@verdict_options("file")
 @click.option(
     "-j",
     "--jobs",
