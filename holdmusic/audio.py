@@ -642,7 +642,8 @@ def analyze(buf: Buffer) -> AudioInfo:
         findings.append(
             Finding(
                 "junk_before_audio",
-                f"{pos - start} bytes of unrecognised data before the first frame",
+                f"{pos - start} bytes of unrecognised data at byte {start}, before the first "
+                f"frame (byte {pos})",
                 start,
             )
         )
@@ -682,7 +683,8 @@ def _walk_stream(
                 findings.append(
                     Finding(
                         "truncated_frame",
-                        f"the last frame is cut short ({end - pos} of {here.length} bytes): "
+                        f"the last frame, at byte {pos}, is cut short ({end - pos} of "
+                        f"{here.length} bytes): "
                         "the file was truncated; that frame is not counted",
                         pos,
                     )
@@ -716,7 +718,8 @@ def _walk_stream(
                 findings.append(
                     Finding(
                         "junk_in_stream",
-                        f"{end - pos} bytes of unrecognised data after the last frame",
+                        f"{end - pos} bytes of unrecognised data at byte {pos}, after the "
+                        "last frame",
                         pos,
                     )
                 )
@@ -726,7 +729,7 @@ def _walk_stream(
             findings.append(
                 Finding(
                     "junk_in_stream",
-                    f"{nxt - pos} bytes of unrecognised data between frames "
+                    f"{nxt - pos} bytes of unrecognised data at byte {pos}, between frames "
                     "(players skip it, but it can click)",
                     pos,
                 )
