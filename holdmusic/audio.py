@@ -551,7 +551,6 @@ class _Segment:
     first: _Header
     offset: int
     tag: _TagFrame | None = None
-    tag_offset: int | None = None
     counts: list[int] = field(default_factory=lambda: [0] * 256)
     truncated: bool = False
 
@@ -766,7 +765,7 @@ def _joined(seg: _Segment, what: str) -> Finding:
 
 def _open_segment(buf: Buffer, pos: int, h: _Header, segments: list[_Segment]) -> _Segment:
     tag = _tag_frame(buf, pos, h)
-    seg = _Segment(first=h, offset=pos, tag=tag, tag_offset=pos if tag else None)
+    seg = _Segment(first=h, offset=pos, tag=tag)
     segments.append(seg)
     return seg
 

@@ -19,7 +19,6 @@ from holdmusic.errors import HoldmusicError
 
 USER_AGENT = f"holdmusic/{__version__} (public-url check)"
 TIMEOUT = httpx.Timeout(connect=5.0, read=20.0, write=10.0, pool=5.0)
-AUDIO_TYPES = ("audio/mpeg", "audio/mp3", "audio/mpeg3", "audio/x-mpeg", "audio/x-mp3")
 
 
 class FetchError(HoldmusicError):

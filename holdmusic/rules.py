@@ -102,6 +102,7 @@ class Verdict:
                 "bitrate_mode": f.bitrate_mode,
                 "bitrate_kbps": f.bitrate_kbps,
                 "frame_count": f.frame_count,
+                "crc_protected": f.crc_protected,
                 "samples": info.samples,
                 "encoder": info.encoder,
                 "encoder_delay": info.encoder_delay,

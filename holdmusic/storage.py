@@ -9,11 +9,13 @@ message says what to fix, and never contains a secret.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
@@ -298,22 +300,18 @@ def apply_bucket_policy(settings: StorageSettings) -> dict[str, Any]:
     return policy
 
 
-class _translated:
-    """Context manager: boto3/botocore failures become one StorageError line."""
-
-    def __init__(self, settings: StorageSettings, key: str | None) -> None:
-        self.settings = settings
-        self.key = key
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, typ: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
-        if exc is None or isinstance(exc, HoldmusicError):
-            return
-        message = describe_error(exc, self.settings, self.key)
-        if message is not None:
-            raise StorageError(message) from exc
+@contextlib.contextmanager
+def _translated(settings: StorageSettings, key: str | None) -> Iterator[None]:
+    """boto3/botocore failures become one StorageError line; anything else passes."""
+    try:
+        yield
+    except HoldmusicError:
+        raise
+    except Exception as exc:
+        message = describe_error(exc, settings, key)
+        if message is None:
+            raise
+        raise StorageError(message) from exc
 
 
 def describe_error(
