@@ -262,6 +262,11 @@ def _bytes(buf: Buffer, start: int, stop: int) -> bytes:
     return buf[max(0, start) : stop] if stop > start else b""
 
 
+def _nonzero(buf: Buffer, start: int, stop: int) -> bool:
+    """Anything but zero bytes in [start, stop)? Zero padding is not worth a warning."""
+    return bool(_bytes(buf, start, stop).strip(b"\0"))
+
+
 def _strip_trailing_tags(buf: Buffer, start: int, end: int) -> int:
     """End of the audio, once ID3v1, APEv2, Lyrics3 and appended ID3v2 tags are cut off."""
     while end > start:
@@ -527,7 +532,7 @@ def _describe_not_mp3(buf: Buffer, start: int, end: int) -> NotMP3:
         )
     if _adts_chain_anywhere(buf, start, end):
         return NotMP3("this is raw AAC audio (ADTS), not an MP3")
-    if start > 0 and not any(buf[i] for i in range(start, min(end, start + 65536))):
+    if start > 0 and not _nonzero(buf, start, min(end, start + 65536)):
         return NotMP3("this is an ID3 tag with no audio after it")
     return NotMP3("no MPEG audio frames found: this is not an MP3")
 
@@ -637,7 +642,7 @@ def analyze(buf: Buffer) -> AudioInfo:
         raise NotMP3(f"this is {kind} audio, not MP3 (Layer III); re-encode it as MP3")
 
     findings: list[Finding] = []
-    if pos > start and any(buf[i] for i in range(start, pos)):
+    if pos > start and _nonzero(buf, start, pos):
         findings.append(
             Finding(
                 "junk_before_audio",
@@ -713,7 +718,7 @@ def _walk_stream(
             pos += tag_size
         resync = _find_chain(buf, pos, end)
         if resync is None:
-            if any(_bytes(buf, pos, min(end, pos + 65536))):
+            if _nonzero(buf, pos, min(end, pos + 65536)):
                 findings.append(
                     Finding(
                         "junk_in_stream",
@@ -724,7 +729,7 @@ def _walk_stream(
                 )
             break
         nxt, nh = resync
-        if nxt > pos and any(_bytes(buf, pos, nxt)):
+        if nxt > pos and _nonzero(buf, pos, nxt):
             findings.append(
                 Finding(
                     "junk_in_stream",
