@@ -216,9 +216,8 @@ class DailyClient:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ, **kwargs: Any) -> DailyClient:
+        # An empty or malformed key is refused by __init__, with the same message.
         key = env.get("DAILY_API_KEY", "")
-        if not key.strip():
-            raise UsageError("no Daily API key: set DAILY_API_KEY (Dashboard → Developers)")
         return cls(key, env.get("DAILY_API_URL") or DEFAULT_BASE_URL, **kwargs)
 
     def close(self) -> None:

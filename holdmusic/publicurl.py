@@ -168,7 +168,7 @@ def check_public(
     except FetchError as exc:
         return PublicCheck(url, False, None, None, None, None, (str(exc),), tuple(warnings))
     served = hashlib.sha256(got.body).hexdigest() if got.status == 200 else None
-    problems = _judge(got, sha256, size_bytes, hint)
+    problems = _judge(got, served, sha256, size_bytes, hint)
     return PublicCheck(
         url,
         not problems,
@@ -181,7 +181,7 @@ def check_public(
     )
 
 
-def _judge(got: Fetched, sha256: str, size: int, hint: str) -> list[str]:
+def _judge(got: Fetched, served: str | None, sha256: str, size: int, hint: str) -> list[str]:
     status = got.status
     if got.location is not None:
         return [
@@ -204,7 +204,7 @@ def _judge(got: Fetched, sha256: str, size: int, hint: str) -> list[str]:
             f"served as Content-Type {got.content_type or '(none)'}, not audio/mpeg: the object's "
             "metadata or a CDN rule changes it"
         )
-    if got.over_cap or hashlib.sha256(got.body).hexdigest() != sha256:
+    if got.over_cap or served != sha256:
         what = "an HTML page" if got.media_type == "text/html" else f"{len(got.body):,} bytes"
         if got.over_cap:
             what = f"more than {size:,} bytes"

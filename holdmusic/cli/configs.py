@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from holdmusic import rules
-from holdmusic.cli.validate import describe, limit_options, print_problems, status, verdict_options
+from holdmusic.cli.validate import limit_options, print_verdict, verdict_options
 
 if TYPE_CHECKING:
     from holdmusic.daily import DailyClient
@@ -140,13 +140,7 @@ def check(
         click.echo(json.dumps(results, indent=2))
     else:
         for v, url in zip(verdicts, urls, strict=True):
-            colour = "green" if v.passed(strict) else "red"
-            click.echo(
-                f"Checking {v.path}: " + click.style(status(v, strict), fg=colour) + describe(v)
-            )
-            if url:
-                click.echo(f"  url: {url}")
-            print_problems(v)
+            print_verdict(v, strict, note=f"url: {url}" if url else None)
         passed = len(verdicts) - failed
         noun = "config" if len(verdicts) == 1 else "configs"
         click.echo(f"{len(verdicts)} {noun} checked: {passed} passed, {failed} failed")

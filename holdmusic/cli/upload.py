@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from holdmusic import rules
-from holdmusic.cli.validate import describe, limit_options, status
+from holdmusic.cli.validate import limit_options, print_verdict
 
 if TYPE_CHECKING:
     from holdmusic.pipeline import Prepared, Published
@@ -105,10 +105,7 @@ def say(message: str) -> None:
 
 
 def report_verdict(prepared: Prepared) -> None:
-    v = prepared.verdict
-    say(f"Checking {v.path}: {status(v, False)}{describe(v)}")
-    for p in v.problems:
-        say(f"  {p.severity} [{p.code}]: {p.message}")
+    print_verdict(prepared.verdict, strict=False, err=True)
 
 
 def report_published(published: Published) -> None:

@@ -149,19 +149,26 @@ def describe(verdict: rules.Verdict) -> str:
     )
 
 
-def print_problems(verdict: rules.Verdict) -> None:
+def print_verdict(
+    verdict: rules.Verdict, strict: bool, *, err: bool = False, note: str | None = None
+) -> None:
+    """``Checking PATH: STATUS (details)``, an optional note line, then the problems."""
+    s = status(verdict, strict)
+    line = f"Checking {verdict.path}: " + click.style(s, fg=_STATUS_COLOURS[s])
+    click.echo(line + describe(verdict), err=err)
+    if note:
+        click.echo(f"  {note}", err=err)
     for p in verdict.problems:
         colour = "red" if p.severity == "error" else "yellow"
-        click.echo("  " + click.style(f"{p.severity}", fg=colour) + f" [{p.code}]: {p.message}")
+        label = click.style(p.severity, fg=colour)
+        click.echo(f"  {label} [{p.code}]: {p.message}", err=err)
 
 
 def _print_text(verdicts: Iterable[rules.Verdict], strict: bool) -> int:
     counts = {"PASSED": 0, "PASSED, with warnings": 0, "FAILED": 0}
     for v in verdicts:
-        s = status(v, strict)
-        counts[s] += 1
-        click.echo(f"Checking {v.path}: " + click.style(s, fg=_STATUS_COLOURS[s]) + describe(v))
-        print_problems(v)
+        counts[status(v, strict)] += 1
+        print_verdict(v, strict)
     total = sum(counts.values())
     passed = counts["PASSED"] + counts["PASSED, with warnings"]
     summary = f"{total} file{'s' if total != 1 else ''} checked: {passed} passed"
