@@ -373,33 +373,31 @@ def publish(
             stopped="the public check failed: no config was pointed at the URL",
         )
     url = published.stored.url
-    if recorder is not None:  # write-ahead, as in batch: "pending" before any PUT is sent
-        recorder.add_all(
-            [
-                Item(
-                    cid,
-                    file=path,
-                    sha256=prepared.sha256,
-                    url=url,
-                    previous_url=c.hold_music_url,
-                    status=UNCHANGED if c.hold_music_url == url else PENDING,
-                )
-                for cid, c in usable.items()
-            ]
-        )
-
-    def apply(cid: str) -> ConfigOutcome:
-        outcome = point_config(client, usable[cid], url)
-        if recorder is not None:
-            recorder.update(cid, durable=False, status=outcome.status, error=outcome.error)
-        on.outcome(outcome)
-        return outcome
-
+    # The same PUT phase as batch: write-ahead "pending" marks, Ctrl-C handling. Without
+    # --report the record is kept in memory only.
+    record = recorder or Recorder(None, "publish", path)
+    record.add_all(
+        [
+            Item(
+                cid, file=path, sha256=prepared.sha256, previous_url=c.hold_music_url, status=QUEUED
+            )
+            for cid, c in usable.items()
+        ]
+    )
     try:
-        return PublishResult(prepared, tuple(_map(apply, ids, concurrency)), published)
+        by_id = put_phase(
+            client,
+            usable,
+            dict.fromkeys(usable, url),
+            record,
+            BatchReporter(),
+            concurrency=concurrency,
+            dry_run=False,
+            on_outcome=on.outcome,
+        )
     finally:
-        if recorder is not None:
-            recorder.finish()
+        record.finish()
+    return PublishResult(prepared, tuple(by_id[cid] for cid in ids), published)
 
 
 def _in_order(ids: list[str], outcomes: list[ConfigOutcome]) -> tuple[ConfigOutcome, ...]:
@@ -591,17 +589,26 @@ def put_phase(
     *,
     concurrency: int,
     dry_run: bool,
-) -> None:
+    on_outcome: Callable[[ConfigOutcome], object] | None = None,
+) -> dict[str, ConfigOutcome]:
     """Point each config at its target URL, in parallel under the shared rate limit.
 
     Write-ahead: every item about to be PUT is recorded ``pending`` first. On Ctrl-C,
     PUTs not yet started are cancelled and recorded as not attempted; those in flight
-    finish and are recorded as they end.
+    finish and are recorded as they end. Returns the outcome of every config that was
+    already right or was PUT (none on a dry run).
     """
     from concurrent.futures import ThreadPoolExecutor, as_completed
 
     unchanged = {cid for cid, url in targets.items() if befores[cid].hold_music_url == url}
     todo = [cid for cid in targets if cid not in unchanged]
+    outcomes = {
+        cid: ConfigOutcome(cid, befores[cid].hold_music_url, UNCHANGED, url=targets[cid])
+        for cid in unchanged
+    }
+    if on_outcome is not None and not dry_run:
+        for outcome in outcomes.values():
+            on_outcome(outcome)
     recorder.update_many(
         {cid: {"status": UNCHANGED, "url": targets[cid], "error": None} for cid in unchanged}
         | {
@@ -610,7 +617,7 @@ def put_phase(
         }
     )
     if dry_run or not todo:
-        return
+        return outcomes
     on.phase("updating configs", len(todo))
     started: set[str] = set()
 
@@ -621,13 +628,16 @@ def put_phase(
         # before its PUT, so a crash before the next write still leaves a true record.
         recorder.update(cid, durable=False, status=outcome.status, error=outcome.error)
         on.advance(f"{cid}: {outcome.status}" + (f": {outcome.error}" if outcome.error else ""))
+        if on_outcome is not None:
+            on_outcome(outcome)
         return outcome
 
     pool = ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(todo))))
     try:
         futures = [pool.submit(apply, cid) for cid in todo]
         for future in as_completed(futures):
-            future.result()
+            outcome = future.result()
+            outcomes[outcome.config_id] = outcome
     except BaseException:
         pool.shutdown(wait=True, cancel_futures=True)
         recorder.update_many(
@@ -639,6 +649,7 @@ def put_phase(
         )
         raise
     pool.shutdown()
+    return outcomes
 
 
 def rollback(

@@ -310,3 +310,24 @@ def test_a_prefix_matching_nothing_is_a_usage_error(stack: Stack, cli: Cli) -> N
     assert r.exit_code == 2
     assert "no pinless_dialin config matches" in r.stderr
     assert stack.keys() == []
+
+
+def test_publish_report_can_be_rolled_back(stack: Stack, cli: Cli, tmp_path: Path) -> None:
+    changed = stack.daily.add_config(hold_music_url=OLD)
+    other = "https://cdn.example.com/hold/other.mp3"
+    second = stack.daily.add_config(hold_music_url=other)
+    report = tmp_path / "publish.json"
+    r = publish(cli, WELCOME, *configs_args([changed, second]), "--report", str(report))
+    assert r.exit_code == 0, r.output
+    new = r.stdout.strip().splitlines()[-1]
+    data = json.loads(report.read_text())
+    assert data["command"] == "publish" and data["complete"] is True
+    items = {i["config_id"]: i for i in data["items"]}
+    assert items[changed]["status"] == "updated" and items[changed]["previous_url"] == OLD
+    assert items[second]["previous_url"] == other and items[second]["url"] == new
+    assert url_of(stack, changed) == new
+
+    # the old URLs are not real objects, so skip the check that they still serve MP3
+    back = cli("rollback", str(report), "--no-verify", "--report", str(tmp_path / "rb.json"))
+    assert back.exit_code == 0, back.output
+    assert url_of(stack, changed) == OLD and url_of(stack, second) == other
