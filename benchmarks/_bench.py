@@ -25,8 +25,10 @@ WORK = BENCH_DIR / ".work"  # git-ignored cache
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-# The real interpreter, never a pyenv shim (a shim is a bash script that adds ~50 ms).
-PYTHON = os.path.realpath(sys.executable)
+# The running interpreter as it was started. sys.executable is already the real binary under
+# a pyenv shim (the shim execs it), and resolving its symlinks would leave a virtual
+# environment for the base interpreter, which has none of the venv's packages.
+PYTHON = sys.executable
 
 
 def python_env(base: dict[str, str] | None = None) -> dict[str, str]:
@@ -119,16 +121,26 @@ def timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def run_quiet(cmd: Sequence[str], **kw: object) -> subprocess.CompletedProcess[bytes]:
-    """Run a command with its output thrown away, as a timing target."""
+def run_quiet(
+    cmd: Sequence[str], ok: Sequence[int] = (0,), **kw: object
+) -> subprocess.CompletedProcess[bytes]:
+    """Run a command with its output thrown away, as a timing target.
+
+    A timed run that fails measures nothing, so any exit status outside ``ok`` stops the
+    benchmark with the command and its last lines of stderr.
+    """
     kw.setdefault("env", python_env())
-    return subprocess.run(
+    proc = subprocess.run(
         list(cmd),
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
         check=False,
         **kw,  # type: ignore[arg-type]
     )
+    if proc.returncode not in ok:
+        tail = proc.stderr.decode(errors="replace")[-2000:]
+        raise SystemExit(f"{' '.join(cmd)} exited {proc.returncode}:\n{tail}")
+    return proc
 
 
 def median(xs: Sequence[float]) -> float:

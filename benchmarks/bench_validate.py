@@ -232,7 +232,8 @@ class Tool:
 
 
 def _check(proc: subprocess.CompletedProcess[str], what: str, want_lines: int | None) -> None:
-    if proc.returncode not in (0, 1):
+    # every file in the corpus is valid hold music: any other status is a failure
+    if proc.returncode != 0:
         raise SystemExit(f"{what} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
     # at least a line per file (ffprobe adds one for a cover picture: a video stream)
     if want_lines is not None:
