@@ -103,10 +103,10 @@ def _concurrency_option(f: Any) -> Any:
 
 
 def _recorder(command: str, source: str, report_path: str | None, dry_run: bool) -> Recorder:
-    from holdmusic.record import Recorder, default_path
+    """Claims the report file before anything happens (never an existing one: exit 2)."""
+    from holdmusic.record import Recorder
 
-    path = report_path or (None if dry_run else default_path(command))
-    return Recorder(path, command, source, dry_run=dry_run)
+    return Recorder.new(report_path, command, source, dry_run=dry_run)
 
 
 def _finish(result: BatchResult, recorder: Recorder, as_json: bool, uploads: int | None) -> None:
@@ -215,8 +215,19 @@ def rollback(
     Configs changed since (holding neither the batch's URL nor the previous one) are
     skipped with a warning unless --force. Writes a report of its own.
     """
-    from holdmusic import pipeline, record
+    import os
 
+    from holdmusic import pipeline, record
+    from holdmusic.errors import UsageError
+
+    if report_path is not None and (
+        os.path.abspath(report_path) == os.path.abspath(report)
+        or (os.path.exists(report_path) and os.path.samefile(report_path, report))
+    ):
+        raise UsageError(
+            f"--report {report_path} is the report being rolled back: rollback never writes "
+            "over the report it reads"
+        )
     _, items = record.load(report)
     recorder = _recorder("rollback", report, report_path, dry_run)
     with daily_client() as client, _Progress() as progress:

@@ -153,6 +153,10 @@ def publish(
         raise click.UsageError(
             "name the configs: --config ID (repeatable), --all-pinless, or --name-prefix P"
         )
+    from holdmusic import configid
+
+    for cid in config_ids:
+        configid.check(cid)  # before any request
     settings = storage_settings(params)
     recorder = None
     if report_path and not dry_run:
