@@ -271,6 +271,11 @@ class WeedMini:
             "-s3.autoCreateBucket=false",
             "-s3.allowDeleteBucketNotEmpty=false",
             "-volume.preStopSeconds=0",  # SIGTERM -> exit in ~1 s instead of ~4 s
+            # Each bucket that holds an object takes a volume of its own. The automatic
+            # maximum (free disk / volume size: 74 on a dev box, fewer on a small CI disk)
+            # ran out mid-suite ("InternalError" on PutObject). Volumes are not
+            # preallocated, so a fixed high count costs nothing until written.
+            "-volume.max=1000",
             f"-filer.localSocket={self.tmp / 'filer.sock'}",
             f"-s3.localSocket={self.tmp / 's3.sock'}",
         ]

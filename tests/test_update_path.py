@@ -73,19 +73,19 @@ def test_a_huge_retry_after_is_capped_and_counted_in_one_budget(daily: DailyStan
     daily.faults.rate_limit(1e-6, burst=1, retry_after=99999)
     limiter = RateLimiter(rate=10_000, burst=1_000)
     with fast_client(
-        daily, limiter=limiter, max_attempts=10, max_wait=0.3, max_retry_seconds=1.0
+        daily, limiter=limiter, max_attempts=50, max_wait=0.3, max_retry_seconds=1.0
     ) as client:
         client.get_config(cid)  # the one token
         started = time.monotonic()
         with pytest.raises(DailyUnavailable) as caught:
             client.get_config(cid)
         took = time.monotonic() - started
-    assert took < 2.5, took  # not 99999 s, not even the 10 attempts' worth of waits
+    assert took < 8, took  # not 99999 s, nor the 15 s that 50 capped waits would take
     assert "429" in str(caught.value) and "retry budget" in str(caught.value)
     # the shared limiter was pushed back by the cap, not by 27 hours
     started = time.monotonic()
     assert (limiter.acquire() or 0.0) <= 0.3
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 5
 
 
 def test_a_dripping_daily_answer_ends_at_the_exchange_deadline(daily: DailyStandIn) -> None:
@@ -95,7 +95,7 @@ def test_a_dripping_daily_answer_ends_at_the_exchange_deadline(daily: DailyStand
         started = time.monotonic()
         with pytest.raises(DailyUnavailable) as caught:
             client.get_config(cid)
-    assert time.monotonic() - started < 4.0
+    assert time.monotonic() - started < 10
     assert "no whole answer within 1 s" in str(caught.value)
 
 
@@ -110,12 +110,12 @@ def test_a_dripping_public_url_ends_at_the_fetch_deadline(web: Web) -> None:
     url = web.serve("/drip.mp3", Route(200, {"Content-Type": "audio/mpeg"}, chunks=drip))
     started = time.monotonic()
     check = check_public(url, SHA, SIZE, total_seconds=1.0)
-    assert time.monotonic() - started < 4.0
+    assert time.monotonic() - started < 10
     assert not check.ok
     assert check.problems == (f"{web.base} did not send the whole answer within 1 s",)
     started = time.monotonic()
     verdict = validate_url(url, total_seconds=1.0)
-    assert time.monotonic() - started < 4.0
+    assert time.monotonic() - started < 10
     assert [p.code for p in verdict.errors] == ["unreachable"]
 
 
@@ -150,7 +150,7 @@ def _interrupt_when(proc: subprocess.Popen[str], ready: Callable[[], bool]) -> t
             time.sleep(0.05)
         time.sleep(0.3)
         proc.send_signal(signal.SIGINT)  # once
-        out, _ = proc.communicate(timeout=10)  # one Ctrl-C is enough, and quick
+        out, _ = proc.communicate(timeout=20)  # one Ctrl-C is enough, and quick
         return proc.returncode, out
     finally:
         if proc.poll() is None:
