@@ -123,8 +123,10 @@ def _finish(result: BatchResult, recorder: Recorder, as_json: bool, uploads: int
         say(click.style("Stopped: ", fg="red") + result.stopped)
     say(line)
     for item in recorder.items.values():
-        if item.status == "failed":
-            say(f"  {item.config_id}: " + click.style("failed", fg="red") + f": {item.error}")
+        # pending and mismatched configs may have changed: as loud as failures
+        if item.status in ("failed", "pending", "mismatched") or item.changed_fields:
+            status = click.style(item.status, fg="red")
+            say(f"  {item.config_id}: {status}: {item.error}")
     if recorder.path:
         say(f"Report: {recorder.path}")
     if as_json:
