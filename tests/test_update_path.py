@@ -319,6 +319,18 @@ def test_batch_refuses_to_write_over_an_existing_report(stack: Stack, cli: Cli, 
     assert stack.daily.requests == []
 
 
+def test_a_refused_key_leaves_no_report_that_would_block_the_next_run(
+    stack: Stack, cli: Cli, work: Path
+) -> None:
+    cid = stack.daily.add_config()
+    manifest = write_csv(work / "m.csv", [(cid, WELCOME)])
+    for command in (["batch", str(manifest)], ["publish", WELCOME, "--config", cid]):
+        r = cli(*command, "--report", "run.json", env={"DAILY_API_KEY": ""})
+        assert r.exit_code == 2, r.output
+        assert not (work / "run.json").exists()
+    assert cli("batch", str(manifest), "--report", "run.json").exit_code == 0
+
+
 def test_default_report_names_are_unique_and_claimed_at_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -165,8 +165,10 @@ def batch(
 
     assignments = manifest_.read(manifest)
     settings = storage_settings(params)
-    recorder = _recorder("batch", manifest, report_path, dry_run)
+    # The client before the report: a missing key must not leave an empty report behind
+    # whose name the next run could not use. Neither sends a request.
     with daily_client() as client, _Progress() as progress:
+        recorder = _recorder("batch", manifest, report_path, dry_run)
         try:
             result = pipeline.batch(
                 assignments,
@@ -231,8 +233,8 @@ def rollback(
             "over the report it reads"
         )
     _, items = record.load(report)
-    recorder = _recorder("rollback", report, report_path, dry_run)
     with daily_client() as client, _Progress() as progress:
+        recorder = _recorder("rollback", report, report_path, dry_run)
         try:
             result = pipeline.rollback(
                 items,
