@@ -191,8 +191,19 @@ def _too_large(name: str, size: int, limits: Limits, head: bytes) -> Verdict:
     ]
     what = audio.identify(head)
     if what:
-        problems.append(_error("not_mp3", f"this is {what}"))
+        problems.append(_error("not_mp3", fix_hint(f"this is {what}")))
     return Verdict(name, size, None, tuple(problems))
+
+
+# not_mp3 messages about things that are not audio at all: `holdmusic fix` cannot help.
+_NOT_AUDIO = ("HTML", "XML", "JSON", "text file", "playlist", "MIDI", "no audio", "no MPEG audio")
+
+
+def fix_hint(message: str, code: str = "not_mp3") -> str:
+    """Audio in another format (WAV, FLAC, M4A, MP2, ...) gets the way out named."""
+    if code != "not_mp3" or any(w in message for w in _NOT_AUDIO):
+        return message
+    return f"{message}; `holdmusic fix` makes an MP3 from it that passes"
 
 
 def check_bytes(data: audio.Buffer, name: str, limits: Limits = DEFAULT_LIMITS) -> Verdict:
@@ -205,7 +216,7 @@ def check_bytes(data: audio.Buffer, name: str, limits: Limits = DEFAULT_LIMITS) 
     try:
         info = audio.analyze(data)
     except audio.NotMP3 as exc:
-        return Verdict(name, size, None, (_error(exc.code, str(exc)),))
+        return Verdict(name, size, None, (_error(exc.code, fix_hint(str(exc), exc.code)),))
     except Exception as exc:  # a bug of ours must not become a traceback about the user's file
         return Verdict(
             name,
