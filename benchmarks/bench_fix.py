@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -32,19 +31,7 @@ GOAL = 3.0
 
 def make_input(seconds: float) -> Path:
     """A stereo mix with bass, chords and noise, as lame -b 320 (cached)."""
-    out = WORK / f"fix-input-{seconds:g}s-320k.mp3"
-    if out.exists():
-        return out
-    WORK.mkdir(parents=True, exist_ok=True)
-    wav = out.with_suffix(".wav")
-    subprocess.run(
-        ["sox", "-n", "-r", "44100", "-c", "2", "-b", "16", str(wav), "synth", f"{seconds:g}",
-         "sine", "110", "sine", "165", "pinknoise", "tremolo", "2", "50", "gain", "-12"],
-        check=True,
-    )  # fmt: skip
-    subprocess.run(["lame", "--quiet", "-b", "320", str(wav), str(out)], check=True)
-    wav.unlink()
-    return out
+    return _bench.synth_mp3(WORK / f"fix-input-{seconds:g}s-320k.mp3", seconds, 320, ("110", "165"))
 
 
 def main() -> None:

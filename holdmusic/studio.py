@@ -44,7 +44,7 @@ TRUE_PEAK_CEILING_DBTP = -1.0  # after encoding
 DEFAULT_LENGTH_SECONDS = 59.5  # where a too-long file is cut: a margin under Daily's 60 s
 DEFAULT_FADE_OUT_SECONDS = 2.0  # at the cut, so the loop doesn't click
 DEFAULT_FADE_IN_SECONDS = 0.3  # only where --start cuts into sound
-SILENCE_DBFS = -50.0  # silence for `listen` and for "does the cut start mid-sound?"
+SILENCE_DBFS = -50.0  # "does the cut start mid-sound?" (as rules.SILENCE_DBFS for listen)
 
 # Aim inside the promise so that rounding in the encoder never lands us outside it.
 _AIM_LU = 0.5
@@ -170,6 +170,23 @@ def _decoded(path: str, container: Any, stream: Any) -> Iterator[Any]:
 # --- filter graphs ------------------------------------------------------------------
 
 
+def _graph(av: Any, first: Any, filters: Iterable[tuple[str, str]]) -> tuple[Any, Any]:
+    """A graph whose source takes frames like ``first``, through ``filters``; returns the
+    graph and its last filter."""
+    g = av.filter.Graph()
+    node = g.add_abuffer(
+        format=first.format.name,
+        sample_rate=first.sample_rate,
+        layout=first.layout.name,
+        time_base=Fraction(1, first.sample_rate),
+    )
+    for name, args in filters:
+        nxt = g.add(name, args) if args else g.add(name)
+        node.link_to(nxt)
+        node = nxt
+    return g, node
+
+
 class _Chain:
     """A linear FFmpeg filter graph: push frames in, pull frames out."""
 
@@ -177,17 +194,8 @@ class _Chain:
         self, av: Any, first: Any, filters: Iterable[tuple[str, str]], sink: str = "abuffersink"
     ) -> None:
         self.av = av
-        self.graph = g = av.filter.Graph()
-        node = g.add_abuffer(
-            format=first.format.name,
-            sample_rate=first.sample_rate,
-            layout=first.layout.name,
-            time_base=Fraction(1, first.sample_rate),
-        )
-        for name, args in filters:
-            nxt = g.add(name, args) if args else g.add(name)
-            node.link_to(nxt)
-            node = nxt
+        g, node = _graph(av, first, filters)
+        self.graph = g
         self.sink = g.add(sink)
         node.link_to(self.sink)
         g.configure()
@@ -380,11 +388,12 @@ def _mb(n: int) -> str:
     return f"{mb:.2f} MB" if mb < 1 else f"{mb:.1f} MB"
 
 
-def default_output(path: str) -> str:
-    """``song.wav`` → ``song.hold.mp3`` beside it; never the input itself."""
+def default_output(path: str, suffix: str = ".hold.mp3") -> str:
+    """``song.wav`` → ``song.hold.mp3`` beside it; never the input itself (the suffix is
+    never the input's own extension alone)."""
     folder, name = os.path.split(path)
     stem = name.rsplit(".", 1)[0] if "." in name.lstrip(".") else name
-    return os.path.join(folder, f"{stem}.hold.mp3")
+    return os.path.join(folder, f"{stem}{suffix}")
 
 
 def check_output(path: str, output: str, force: bool) -> None:
@@ -679,3 +688,238 @@ def _umask() -> int:
 def _remove(path: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
+
+
+# --- listen -------------------------------------------------------------------------------
+
+_MIN_SILENCE_SECONDS = 0.1  # shorter runs are the gaps between notes, not silence
+# The band edges as 8th-order Butterworth filters (four biquads each, with these Qs): flat
+# inside, 48 dB/octave outside, and an energy bandwidth within 1% of the nominal one, so
+# the share is close to that of an ideal 300-3400 Hz band-pass.
+_BUTTERWORTH_8 = (0.5098, 0.6013, 0.9000, 2.5629)
+_PHONE_BAND = [
+    *(("highpass", f"f=300:p=2:width_type=q:width={q}") for q in _BUTTERWORTH_8),
+    *(("lowpass", f"f=3400:p=2:width_type=q:width={q}") for q in _BUTTERWORTH_8),
+]
+_RMS = ("astats", "metadata=1:measure_perchannel=none:measure_overall=RMS_level")
+_RMS_KEY = "lavfi.astats.Overall.RMS_level"
+
+
+def listen(source: str | bytes, name: str | None = None) -> rules.Listening:
+    """Decode ``source`` (a path, or a file's bytes) and measure what a caller will hear.
+
+    One decode feeds one FFmpeg filter graph with three branches: ``ebur128`` with true
+    peak on the channels as they are (what ``ffmpeg -af ebur128=peak=true`` reports);
+    ``silencedetect`` at -50 dBFS on all channels, then the RMS level of the mono
+    fold-down; and the same RMS level after a 300-3400 Hz band-pass. The phone-band share
+    is the ratio of the two energies.
+    """
+    import io
+
+    av = load_av("validate --listen")
+    label = name or (source if isinstance(source, str) else "the download")
+    try:
+        container = av.open(io.BytesIO(source) if isinstance(source, bytes) else source, "r")
+    except av.FFmpegError as exc:
+        raise StudioError(f"{label}: cannot decode it: {exc}") from None
+    with container:
+        stream = _audio_stream(label, container)
+        fan: _Fan | None = None
+        samples = rate = 0
+        for frame in _decoded(label, container, stream):
+            if fan is None:
+                rate = frame.sample_rate
+                mono = ("aformat", "sample_fmts=flt:channel_layouts=mono")
+                detect = f"noise={rules.SILENCE_DBFS}dB:d={_MIN_SILENCE_SECONDS}"
+                fan = _Fan(
+                    av,
+                    frame,
+                    # Big frames: fewer trips through Python, and astats writes its
+                    # metadata once per frame.
+                    [("asetnsamples", f"n={_BLOCK}:p=0")],
+                    [
+                        [_meter("true")],
+                        [("asetpts", "N/SR/TB"), ("silencedetect", detect), mono, _RMS],
+                        [mono, *_PHONE_BAND, _RMS],
+                    ],
+                )
+            samples += frame.samples
+            fan.push(frame)
+        if fan is None:
+            raise StudioError(f"{label}: the audio stream holds no decodable audio")
+        fan.push(None)
+    integrated, peak = -math.inf, 0.0
+    for out in fan.outputs[0]:
+        integrated, peak = _r128(out.metadata, integrated, peak)
+    silence_start: float | None = None
+    longest_inside = 0.0
+    full_db = band_db = -math.inf
+    for out in fan.outputs[1]:
+        meta = out.metadata
+        full_db = float(meta.get(_RMS_KEY, full_db))
+        silence_start, longest_inside = _silence(meta, silence_start, longest_inside)
+    for out in fan.outputs[2]:
+        band_db = float(out.metadata.get(_RMS_KEY, band_db))
+    total = samples / rate
+    trailing = total - silence_start if silence_start is not None else 0.0
+    silent = not math.isfinite(full_db) or full_db <= -150
+    share = None if silent else min(1.0, 10 ** ((band_db - full_db) / 10))
+    return rules.Listening(
+        loudness_lufs=integrated if integrated > -70.0 else None,
+        true_peak_dbtp=_db(peak) if peak > 0 else None,
+        phone_band_share=share,
+        trailing_silence_seconds=trailing,
+        longest_silence_seconds=longest_inside,
+    )
+
+
+_BLOCK = 8192
+
+
+class _Fan:
+    """abuffer → common filters → asplit → one chain and sink per branch. Output frames
+    are kept per branch (measurements read their metadata afterwards)."""
+
+    def __init__(
+        self,
+        av: Any,
+        first: Any,
+        common: list[tuple[str, str]],
+        branches: list[list[tuple[str, str]]],
+    ) -> None:
+        self.av = av
+        g, node = _graph(av, first, common)
+        self.graph = g
+        split = g.add("asplit", f"outputs={len(branches)}")
+        node.link_to(split)
+        self.sinks = []
+        for i, branch in enumerate(branches):
+            node, out_pad = split, i
+            for name, args in branch:
+                nxt = g.add(name, args)
+                node.link_to(nxt, out_pad, 0)
+                node, out_pad = nxt, 0
+            sink = g.add("abuffersink")
+            node.link_to(sink, out_pad, 0)
+            self.sinks.append(sink)
+        g.configure()
+        self.outputs: list[list[Any]] = [[] for _ in branches]
+
+    def push(self, frame: Any) -> None:
+        if frame is not None:
+            frame.pts = None
+        self.graph.push(frame)
+        for sink, kept in zip(self.sinks, self.outputs, strict=True):
+            while True:
+                try:
+                    kept.append(sink.pull())
+                except (self.av.BlockingIOError, self.av.EOFError):
+                    break
+
+
+def _r128(meta: Any, integrated: float, peak: float) -> tuple[float, float]:
+    if "lavfi.r128.I" in meta:
+        integrated = float(meta["lavfi.r128.I"])
+    if "lavfi.r128.true_peak" in meta:
+        peak = max(peak, float(meta["lavfi.r128.true_peak"]))
+    return integrated, peak
+
+
+def _silence(meta: Any, start: float | None, longest: float) -> tuple[float | None, float]:
+    """Follow silencedetect's marks: a run that starts after 0 and ends is inside."""
+    if "lavfi.silence_start" in meta:
+        start = max(0.0, float(meta["lavfi.silence_start"]))
+    if "lavfi.silence_end" in meta and start is not None:
+        end = float(meta["lavfi.silence_end"])
+        if start > 0:
+            longest = max(longest, end - start)
+        start = None
+    return start, longest
+
+
+def hear(verdict: rules.Verdict, source: str | bytes) -> rules.Verdict:
+    """``verdict`` with what :func:`listen` measured in ``source`` and the warnings that
+    calls for; a file FFmpeg cannot decode gets a ``listen_failed`` warning instead."""
+    try:
+        listening = listen(source, name=verdict.path)
+    except StudioError as exc:
+        problem = rules.Problem(
+            "listen_failed", "warning", f"could not decode the audio to listen to it ({exc})"
+        )
+        return replace(verdict, problems=(*verdict.problems, problem))
+    return rules.with_listening(verdict, listening)
+
+
+# --- preview --------------------------------------------------------------------------------
+
+# 4th-order Butterworth edges (two biquads each): the narrowband telephone channel's
+# 300-3400 Hz, 24 dB/octave outside it (a 100 Hz tone comes out ~38 dB under a 1 kHz one).
+_BUTTERWORTH_4 = (0.5412, 1.3066)
+_TELEPHONE = [
+    *(("highpass", f"f=300:p=2:width_type=q:width={q}") for q in _BUTTERWORTH_4),
+    *(("lowpass", f"f=3400:p=2:width_type=q:width={q}") for q in _BUTTERWORTH_4),
+]
+PHONE_RATE = 8000
+
+
+@dataclass(frozen=True)
+class Preview:
+    output: str
+    codec: str  # "pcm_mulaw" or "pcm_alaw"
+    seconds: float
+    size_bytes: int
+
+
+def preview(path: str, output: str, *, alaw: bool = False, force: bool = False) -> Preview:
+    """Render what a caller on a narrowband line hears: mono, 300-3400 Hz, 8 kHz, G.711
+    (μ-law, or A-law) in a WAV any player opens. Same safety as :func:`fix`: the input is
+    only read, the output appears complete or not at all, and replaces a file only with
+    ``force``."""
+    av = load_av("holdmusic preview")
+    check_output(path, output, force)
+    container = _open_input(av, path)
+    codec = "pcm_alaw" if alaw else "pcm_mulaw"
+    folder, name = os.path.split(os.path.abspath(output))
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
+    os.close(fd)
+    try:
+        with container:
+            stream = _audio_stream(path, container)
+            samples = 0
+            with av.open(tmp, "w", format="wav") as out:
+                enc = out.add_stream(codec, rate=PHONE_RATE, layout="mono")
+                chain: _Chain | None = None
+                for frame in _decoded(path, container, stream):
+                    if chain is None:
+                        chain = _Chain(
+                            av,
+                            frame,
+                            [
+                                ("aformat", "sample_fmts=flt:channel_layouts=mono"),
+                                *_TELEPHONE,
+                                ("aresample", str(PHONE_RATE)),
+                                ("aformat", "sample_fmts=s16"),
+                            ],
+                        )
+                    for f in chain.push(frame):
+                        samples += f.samples
+                        _encode(out, enc, f)
+                if chain is None:
+                    raise StudioError(f"{path}: the audio stream holds no decodable audio")
+                for f in chain.push(None):
+                    samples += f.samples
+                    _encode(out, enc, f)
+                for packet in enc.encode(None):
+                    out.mux(packet)
+        size = os.path.getsize(tmp)
+        _publish(tmp, output, force)
+    except BaseException:
+        _remove(tmp)
+        raise
+    return Preview(output, codec, samples / PHONE_RATE, size)
+
+
+def _encode(out: Any, enc: Any, frame: Any) -> None:
+    frame.pts = None
+    for packet in enc.encode(frame):
+        out.mux(packet)

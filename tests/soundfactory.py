@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,14 +50,16 @@ def music(
     left: str = _LEFT,
     right: str = _RIGHT,
     extra: list[str] | None = None,
+    af: str | None = None,
 ) -> Path:
-    """Write ``seconds`` of the mix, ``gain_db`` louder, encoded with ``codec`` options.
+    """Write ``seconds`` of the mix, ``gain_db`` louder, then through the ``af`` filters,
+    encoded with ``codec`` options.
 
     ffmpeg evaluates the expression per sample, slowly, so one 4 s cycle (the mix's own
     period) is rendered and looped."""
     expr = (f"{left}|{right}" if channels == 2 else left).replace(",", "\\,")
     cycle = path.with_name(path.name + ".cycle.wav")
-    ffmpeg("-f", "lavfi", "-i", f"aevalsrc={expr}:s={rate}:d=4", "-c:a", "pcm_f32le", str(cycle))
+    ffmpeg("-f", "lavfi", "-i", f"aevalsrc={expr}:s={rate}:d=4", "-c:a", "pcm_f64le", str(cycle))
     try:
         ffmpeg(
             "-stream_loop",
@@ -67,7 +70,7 @@ def music(
             "-t",
             f"{seconds}",
             "-af",
-            f"volume={gain_db}dB",
+            f"volume={gain_db}dB" + (f",{af}" if af else ""),
             *(codec or []),
             str(path),
         )
@@ -120,3 +123,19 @@ def decoded_samples(path: Path | str) -> int:
         check=True,
     )
     return len(p.stdout) // 4
+
+
+_WITHOUT_AV = (
+    "import sys\n"
+    "sys.modules['av'] = None  # what an environment without holdmusic[fix] looks like\n"
+    "from holdmusic.cli import main\n"
+    "sys.argv = ['holdmusic', *sys.argv[1:]]\n"
+    "main()\n"
+)
+
+
+def holdmusic_without_pyav(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``holdmusic ARGS`` in a Python where ``import av`` fails, as without the extra."""
+    return subprocess.run(
+        [sys.executable, "-c", _WITHOUT_AV, *args], capture_output=True, text=True, check=False
+    )

@@ -106,3 +106,14 @@ def test_bench_fix_runs_both_tools() -> None:
         "holdmusic fix within 3x of plain ffmpeg:",
     ):
         assert row in out, row
+
+
+def test_bench_listen_runs_every_tool() -> None:
+    out = _run("bench_listen.py", "--reps", "1")
+    for row in (
+        "a) holdmusic validate --listen",
+        "b) ffmpeg -af ebur128=peak=true -f null -",
+        "c) holdmusic validate (no --listen)",
+        "validate --listen within 3x of ffmpeg ebur128:",
+    ):
+        assert row in out, row

@@ -19,7 +19,14 @@ import pytest
 
 from holdmusic import rules
 from tests.conftest import Result, Stack
-from tests.soundfactory import decoded_samples, ebur128, ffmpeg, mean_volume_db, music
+from tests.soundfactory import (
+    decoded_samples,
+    ebur128,
+    ffmpeg,
+    holdmusic_without_pyav,
+    mean_volume_db,
+    music,
+)
 
 pytest.importorskip("av")
 
@@ -346,21 +353,11 @@ def test_length_must_be_under_the_limit(tmp_path: Path, cli: Cli) -> None:
 
 # --- without the extra, and without cost to validate ----------------------------------------
 
-_WITHOUT_AV = (
-    "import sys\n"
-    "sys.modules['av'] = None  # what an environment without holdmusic[fix] looks like\n"
-    "from holdmusic.cli import main\n"
-    "sys.argv = ['holdmusic', *sys.argv[1:]]\n"
-    "main()\n"
-)
-
 
 def test_without_the_extra_fix_is_a_usage_error_naming_the_install(tmp_path: Path) -> None:
     src = tmp_path / "a.wav"
     ffmpeg("-f", "lavfi", "-i", "sine", "-t", "1", str(src))
-    p = subprocess.run(
-        [sys.executable, "-c", _WITHOUT_AV, "fix", str(src)], capture_output=True, text=True
-    )
+    p = holdmusic_without_pyav("fix", str(src))
     assert p.returncode == 2
     assert p.stderr == (
         "error: holdmusic fix needs the audio extra (PyAV, FFmpeg's libraries): "

@@ -22,6 +22,7 @@ from holdmusic.errors import HoldmusicError
 COMMANDS = {
     "validate": "validate:validate",
     "fix": "fix:fix",
+    "preview": "preview:preview",
     "upload": "upload:upload",
     "bucket-policy": "upload:bucket_policy",
     "publish": "publish:publish",
