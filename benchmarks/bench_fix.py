@@ -37,6 +37,7 @@ def make_input(seconds: float) -> Path:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--check", action="store_true", help="exit 1 when the goal is missed")
     ap.add_argument("--seconds", type=float, default=300.0, help="input length")
     args = ap.parse_args()
     for tool in ("ffmpeg", "sox", "lame"):
@@ -91,6 +92,9 @@ def main() -> None:
     print()
     print(_bench.goal_line(ratio <= GOAL, f"holdmusic fix within {GOAL:g}x of plain ffmpeg: "
                                           f"{ratio:.2f}x"))  # fmt: skip
+
+    if args.check and ratio > GOAL:
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

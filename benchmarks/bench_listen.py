@@ -35,6 +35,7 @@ def make_input() -> Path:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--check", action="store_true", help="exit 1 when the goal is missed")
     args = ap.parse_args()
     for tool in ("ffmpeg", "sox", "lame"):
         if shutil.which(tool) is None:
@@ -80,6 +81,9 @@ def main() -> None:
             ratio <= GOAL, f"validate --listen within {GOAL:g}x of ffmpeg ebur128: {ratio:.2f}x"
         )
     )
+
+    if args.check and ratio > GOAL:
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

@@ -105,7 +105,7 @@ class Source:
 
     path: str
     container: str  # demuxer name: "wav", "mp3", "ogg", "mov,mp4,m4a,3gp,3g2,mj2", ...
-    codec: str  # "pcm_s24le", "flac", "aac", ...
+    codec: str  # FFmpeg's canonical codec name: "pcm_s24le", "flac", "aac", "mp3", ...
     sample_rate: int
     channels: int
     size_bytes: int
@@ -438,7 +438,7 @@ def fix(
         source = Source(
             path=path,
             container=container.format.name,
-            codec=stream.codec_context.name,
+            codec=stream.codec_context.codec.canonical_name,
             sample_rate=in_rate,
             channels=in_channels,
             size_bytes=os.path.getsize(path),
@@ -492,8 +492,8 @@ def fix(
 
     folder, name = os.path.split(os.path.abspath(output))
     fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
-    os.close(fd)
     try:
+        os.close(fd)
         target = settings.loudness_lufs
         gain = target - before.integrated_lufs + _ENCODER_LOSS_LU
         ceiling = TRUE_PEAK_CEILING_DBTP - _FIRST_HEADROOM_DB
@@ -881,8 +881,8 @@ def preview(path: str, output: str, *, alaw: bool = False, force: bool = False) 
     codec = "pcm_alaw" if alaw else "pcm_mulaw"
     folder, name = os.path.split(os.path.abspath(output))
     fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
-    os.close(fd)
     try:
+        os.close(fd)
         with container:
             stream = _audio_stream(path, container)
             samples = 0
