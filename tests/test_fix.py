@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -338,6 +340,28 @@ def test_a_result_that_would_fail_is_not_left_behind(
     # The work is done and judged in a temporary file; a failing verdict removes it.
     r = run_cli("fix", str(inputs("mp2")), "-o", str(tmp_path / "o.mp3"), "--max-bytes", "1000")
     _refused(r, tmp_path, [], "the new MP3 would not pass (too_large: ")
+
+
+def test_ctrl_c_while_encoding_leaves_nothing(
+    inputs: Callable[[str], Path], tmp_path: Path
+) -> None:
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "holdmusic", "fix", str(inputs("mp3_320_stereo_long")),
+         "-o", str(out_dir / "o.mp3")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    # Wait for the temporary file (the encoder is writing), then interrupt: an event, not
+    # a timer. The poll interval is far below the encoding time of 59.5 s of audio.
+    while proc.poll() is None and not any(p.suffix == ".part" for p in out_dir.iterdir()):
+        time.sleep(0.002)
+    assert proc.poll() is None, "fix finished before the test could interrupt it"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert err == "interrupted\n"
+    assert list(out_dir.iterdir()) == []
 
 
 def test_missing_input(tmp_path: Path, run_cli: Cli) -> None:
