@@ -726,9 +726,10 @@ def listen(source: str | bytes, name: str | None = None) -> rules.Listening:
         stream = _audio_stream(label, container)
         fan: _Fan | None = None
         samples = rate = 0
+        layout = ""
         for frame in _decoded(label, container, stream):
             if fan is None:
-                rate = frame.sample_rate
+                rate, layout = frame.sample_rate, frame.layout.name
                 mono = ("aformat", "sample_fmts=flt:channel_layouts=mono")
                 detect = f"noise={rules.SILENCE_DBFS}dB:d={_MIN_SILENCE_SECONDS}"
                 fan = _Fan(
@@ -742,6 +743,11 @@ def listen(source: str | bytes, name: str | None = None) -> rules.Listening:
                         [("asetpts", "N/SR/TB"), ("silencedetect", detect), mono, _RMS],
                         [mono, *_PHONE_BAND, _RMS],
                     ],
+                )
+            elif frame.sample_rate != rate or frame.layout.name != layout:
+                raise StudioError(
+                    f"{label}: the audio format changes mid-stream ({rate} Hz {layout} → "
+                    f"{frame.sample_rate} Hz {frame.layout.name})"
                 )
             samples += frame.samples
             fan.push(frame)

@@ -299,3 +299,30 @@ def test_preview_alaw_and_the_safety_rules(
     r = run_cli("preview", str(src), "-o", str(src), "--force")
     assert r.exit_code == 1 and "the output cannot be the input" in r.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.wav"]
+
+
+def test_listen_over_every_mp3_fixture_never_crashes(mp3s: dict[str, object], cli: Cli) -> None:
+    # Odd but valid MP3s (appended streams, junk, CRC frames, free format, truncated ends...):
+    # --listen adds measurements or a listen_failed warning, and never a crash.
+    paths = [str(m.path) for m in mp3s.values()]  # type: ignore[attr-defined]
+    r = cli("validate", "--listen", "--json", *paths)
+    assert r.exit_code in (0, 1), r.output
+    assert "unexpected" not in r.stderr, r.stderr
+    verdicts = json.loads(r.stdout)
+    assert len(verdicts) == len(paths)
+    for v in verdicts:
+        if v["format"] is not None:  # walked as an MP3: listened to, or said why not
+            codes = {p["code"] for p in v["problems"]}
+            assert "listen" in v or "listen_failed" in codes, v
+
+
+def test_a_format_change_mid_stream_is_a_listen_failed_warning(tmp_path: Path, cli: Cli) -> None:
+    a, b = tmp_path / "a.mp3", tmp_path / "b.mp3"
+    ffmpeg("-f", "lavfi", "-i", "sine=f=440:d=5", "-ac", "2", *MP3, str(a))
+    ffmpeg("-f", "lavfi", "-i", "sine=f=440:d=5", "-ac", "1", *MP3, str(b))
+    joined = tmp_path / "joined.mp3"
+    joined.write_bytes(a.read_bytes() + b.read_bytes())
+    r = cli("validate", "--listen", str(joined))
+    assert r.exit_code == 0, r.output
+    assert "warning [listen_failed]: could not decode the audio to listen to it (" in r.stdout
+    assert "the audio format changes mid-stream (44100 Hz stereo → 44100 Hz mono)" in r.stdout
