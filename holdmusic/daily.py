@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
+import tenacity
 
 from holdmusic import __version__, configid
 from holdmusic.errors import HoldmusicError, UsageError
@@ -105,6 +106,42 @@ class _Retryable(Exception):
         self.unknown = unknown
 
 
+class _OverBudget(Exception):
+    """Internal: the limiter's next slot is further away than the call's budget allows."""
+
+
+class _Interrupted(Exception):
+    """Internal: a wait between attempts was cut short by ``DailyClient.interrupt``."""
+
+
+class _Budget:
+    """One call's retry state: all its waiting (limiter slots, backoff, Retry-After) is
+    counted against one budget, and each pause is decided once."""
+
+    def __init__(self, budget: float, backoff: Callable[[int, float | None], float]) -> None:
+        self.budget = budget
+        self.waited = 0.0
+        self.unknown = False  # was any attempt sent without a definite answer?
+        self.last: DailyError | None = None
+        self.retry_after: float | None = None
+        self.over_budget = False
+        self._backoff = backoff
+        self._pauses: dict[int, float] = {}
+
+    def left(self) -> float:
+        return self.budget - self.waited
+
+    def failed(self, exc: _Retryable) -> None:
+        self.last, self.retry_after = exc.error, exc.retry_after
+        self.unknown = self.unknown or exc.unknown
+
+    def pause(self, attempt: int) -> float:
+        """The wait after ``attempt`` (jittered once: stop and wait must agree on it)."""
+        if attempt not in self._pauses:
+            self._pauses[attempt] = self._backoff(attempt, self.retry_after)
+        return self._pauses[attempt]
+
+
 @dataclass(frozen=True)
 class DialinConfig:
     id: str
@@ -139,6 +176,18 @@ class DialinConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "type": self.type, "config": dict(self.config)}
+
+
+def target_problem(config: DialinConfig) -> str | None:
+    """Why hold music cannot be set on this config, or None (Daily's rule, kept here)."""
+    if config.type == "pin_dialin":
+        return (
+            f"config {config.id} is pin_dialin: Daily plays hold music only on pinless_dialin "
+            "configs, so there is nothing to set"
+        )
+    if not config.pinless:
+        return f"config {config.id} has type {config.type!r}, not pinless_dialin"
+    return None
 
 
 class RateLimiter:
@@ -342,58 +391,86 @@ class DailyClient:
     # --- plumbing ----------------------------------------------------------------------
 
     def _call(self, method: str, path: str, *, ident: str | None = None, **kwargs: Any) -> Any:
-        """One call: attempts under the shared limiter, every wait counted in one budget."""
+        """One call: attempts under the shared limiter, every wait counted in one budget.
+
+        tenacity runs the attempts; this client supplies what it cannot know: ``stop``
+        reads the call's one budget (limiter waits included) and gives up before a wait
+        that would pass it, ``wait`` caps Retry-After and backoff at ``max_wait``, and
+        ``sleep`` ends at once on :meth:`interrupt`.
+        """
         if self._interrupt.is_set():  # queued work after a Ctrl-C sends nothing
             raise DailyInterrupted("not attempted: interrupted")
-        budget = self.max_retry_seconds
-        waited = 0.0
-        unknown = False  # was any attempt sent without a definite answer?
-        last: DailyError | None = None
-        over_budget = False
-        for attempt in range(1, self.max_attempts + 1):
+        call = _Budget(self.max_retry_seconds, self._backoff)
+
+        def attempt() -> Any:
             try:
-                slot = self.limiter.acquire(budget - waited, self._interrupt)
+                slot = self.limiter.acquire(call.left(), self._interrupt)
             except DailyInterrupted as exc:
-                exc.outcome_unknown = unknown
+                exc.outcome_unknown = call.unknown
                 raise
             if slot is None:  # the shared limiter is held back past this call's budget
-                over_budget = True
-                break
-            waited += slot
+                raise _OverBudget
+            call.waited += slot
             try:
                 return self._once(method, path, ident, **kwargs)
             except _Retryable as exc:
-                last, retry_after = exc.error, exc.retry_after
-                unknown = unknown or exc.unknown
-            if attempt == self.max_attempts or self._interrupt.is_set():
-                break
-            pause = self._backoff(attempt, retry_after)
-            if waited + pause > budget:
-                over_budget = True
-                break
-            log.info("retrying after %s (attempt %d, waiting %.2fs)", last, attempt, pause)
+                call.failed(exc)
+                raise
+
+        def stop(state: tenacity.RetryCallState) -> bool:
+            if state.attempt_number >= self.max_attempts or self._interrupt.is_set():
+                return True
+            if call.waited + call.pause(state.attempt_number) > call.budget:
+                call.over_budget = True
+                return True
+            return False
+
+        def sleep(seconds: float) -> None:
             try:
-                _pause(pause, None, self._interrupt)
+                _pause(seconds, None, self._interrupt)
             except DailyInterrupted:
-                break
-            waited += pause
+                raise _Interrupted from None
+            call.waited += seconds
+
+        def log_retry(state: tenacity.RetryCallState) -> None:
+            pause = call.pause(state.attempt_number)
+            log.info(
+                "retrying after %s (attempt %d, waiting %.2fs)",
+                call.last,
+                state.attempt_number,
+                pause,
+            )
+
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(_Retryable),
+            stop=stop,
+            wait=lambda state: call.pause(state.attempt_number),
+            sleep=sleep,
+            before_sleep=log_retry,
+            reraise=True,
+        )
+        try:
+            return retrying(attempt)
+        except (_Retryable, _OverBudget, _Interrupted):
+            pass
         if self._interrupt.is_set():
             what = "not attempted: interrupted"
-            if unknown:
+            if call.unknown:
                 what = f"interrupted during {method} {path}"
-            raise DailyInterrupted(what, outcome_unknown=unknown) from None
+            raise DailyInterrupted(what, outcome_unknown=call.unknown) from None
+        last = call.last
         if last is None:
             last = DailyUnavailable(
                 f"Daily's rate limit would have held {method} {path} back for more than "
-                f"the {budget:g} s retry budget"
+                f"the {call.budget:g} s retry budget"
             )
-        elif over_budget:
+        elif call.over_budget:
             last = type(last)(
-                f"{last} (gave up: waiting longer would pass the {budget:g} s retry budget)",
+                f"{last} (gave up: waiting longer would pass the {call.budget:g} s retry budget)",
                 status=last.status,
                 error=last.error,
             )
-        last.outcome_unknown = unknown
+        last.outcome_unknown = call.unknown
         raise last from None
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:

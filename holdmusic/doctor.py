@@ -150,8 +150,8 @@ def _storage_checks(
 
 
 def _not_public(problems: tuple[str, ...], settings: object) -> Check:
-    from holdmusic.pipeline import public_hint
     from holdmusic.storage import StorageSettings
+    from holdmusic.storesettings import public_hint
 
     assert isinstance(settings, StorageSettings)
     return Check("public read", False, "; ".join(problems), public_hint(settings))

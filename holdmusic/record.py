@@ -68,6 +68,15 @@ class Item:
     error: str | None = None
     stored_url: str | None = None  # mismatched: what Daily stored instead of ``url``
     changed_fields: list[str] = field(default_factory=list)  # other fields Daily changed
+    # Shown by publish (text and --json), not written to reports: their item shape is
+    # documented and fixed. E.g. "the PUT reported an error but a GET shows it was applied".
+    note: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The item as a report holds it."""
+        d = asdict(self)
+        del d["note"]
+        return d
 
 
 def now() -> str:
@@ -125,11 +134,6 @@ class Recorder:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(json.dumps(self.to_dict(), indent=2) + "\n")
 
-    def add(self, item: Item) -> None:
-        with self._lock:
-            self.items[item.config_id] = item
-            self._write()
-
     def add_all(self, items: list[Item]) -> None:
         with self._lock:
             for item in items:
@@ -177,7 +181,7 @@ class Recorder:
             "complete": self.finished_at is not None,
             "counts": self.counts(),
             "files": self.files,
-            "items": [asdict(i) for i in self.items.values()],
+            "items": [i.to_dict() for i in self.items.values()],
         }
 
     def _write(self) -> None:

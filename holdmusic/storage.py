@@ -25,69 +25,34 @@ import botocore.exceptions
 from botocore.config import Config
 
 from holdmusic.errors import HoldmusicError, UsageError
+from holdmusic.storesettings import (  # re-exported: callers know them as storage.*
+    DEFAULT_CACHE_CONTROL,
+    DEFAULT_PREFIX,
+    StorageSettings,
+    check_prefix,
+    public_hint,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-DEFAULT_PREFIX = "hold-music/"
-DEFAULT_CACHE_CONTROL = "public, max-age=31536000, immutable"
 CONTENT_TYPE = "audio/mpeg"
 POLICY_SID = "HoldmusicPublicRead"
 
 
+__all__ = [
+    "DEFAULT_CACHE_CONTROL",
+    "DEFAULT_PREFIX",
+    "StorageError",
+    "StorageSettings",
+    "StoredObject",
+    "check_prefix",
+    "public_hint",
+]
+
+
 class StorageError(HoldmusicError):
     """The storage service refused or could not be reached."""
-
-
-@dataclass(frozen=True)
-class StorageSettings:
-    bucket: str
-    prefix: str = DEFAULT_PREFIX
-    endpoint_url: str | None = None  # None: boto3 decides (AWS, or AWS_ENDPOINT_URL[_S3])
-    region: str | None = None
-    public_base_url: str | None = None
-    acl: str = "none"  # "none" or "public-read"
-    cache_control: str = DEFAULT_CACHE_CONTROL
-    connect_timeout: float = 5.0
-    read_timeout: float = 30.0
-
-    def __post_init__(self) -> None:
-        # A prefix is a folder: "hold-music" means "hold-music/".
-        if self.prefix and not self.prefix.endswith("/"):
-            object.__setattr__(self, "prefix", self.prefix + "/")
-        check_prefix(self.prefix)
-        if not self.bucket:
-            raise UsageError("a bucket is required: --bucket or HOLDMUSIC_BUCKET")
-        if not _BUCKET_NAME.fullmatch(self.bucket):
-            raise UsageError(
-                f"invalid bucket name {self.bucket!r}: letters, digits, '.', '-' and '_' only"
-            )
-        if self.acl not in ("none", "public-read"):
-            raise UsageError(f"--acl must be 'none' or 'public-read', not {self.acl!r}")
-        for flag, url in (
-            ("--endpoint-url", self.endpoint_url),
-            ("--public-base-url", self.public_base_url),
-        ):
-            if url is None:
-                continue
-            try:
-                parts = urlsplit(url)
-                has_credentials = parts.username is not None or parts.password is not None
-            except ValueError:
-                raise UsageError(f"{flag} is not a URL") from None
-            if has_credentials:
-                # Never echoed: it would print the password. Storage credentials come from
-                # boto3's usual sources; public URLs are fetched anonymously.
-                raise UsageError(
-                    f"{flag} must not contain credentials (user:password@); storage "
-                    "credentials come from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a profile"
-                )
-            if not (parts.scheme in ("http", "https") and parts.hostname):
-                raise UsageError(f"{flag} must be an http:// or https:// URL, not {url!r}")
-
-
-# What botocore itself accepts; AWS is stricter for new buckets, the service will say so.
-_BUCKET_NAME = re.compile(r"[A-Za-z0-9.\-_]{1,255}")
 
 
 @dataclass(frozen=True)
@@ -98,23 +63,6 @@ class StoredObject:
     sha256: str
     size_bytes: int
     uploaded: bool  # False when an identical object was already there
-
-
-def check_prefix(prefix: str) -> None:
-    """A prefix is a literal folder-like string: no leading slash, no empty, '.' or '..'
-    parts, and none of the characters a bucket policy reads as wildcards or variables
-    ('*', '?', '${...}'): '--prefix *' once made every object of a bucket public."""
-    bad = next((c for c in prefix if c in "*?$" or ord(c) < 32 or ord(c) == 127), None)
-    if bad is not None:
-        raise UsageError(
-            f"prefix {prefix!r} contains {bad!r}: a prefix is a literal folder name "
-            "(in a bucket policy '*', '?' and '${...}' would widen what is public)"
-        )
-    if prefix.startswith("/"):
-        raise UsageError(f"prefix {prefix!r} must not start with '/'")
-    parts = prefix.split("/")[:-1] if prefix.endswith("/") else prefix.split("/")
-    if prefix and any(p in ("", ".", "..") for p in parts):
-        raise UsageError(f"prefix {prefix!r} has an empty, '.' or '..' part")
 
 
 def slug(filename: str) -> str:

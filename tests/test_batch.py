@@ -26,7 +26,7 @@ import pytest
 
 from holdmusic import __version__
 from holdmusic.manifest import ManifestError, read
-from holdmusic.pipeline import BatchReporter
+from holdmusic.update import Progress
 from tests.conftest import SAMPLES, Result, Stack
 from tests.mp3factory import Made
 
@@ -576,14 +576,14 @@ def test_an_interrupted_run_leaves_a_true_report(
 # -- a PUT whose outcome nobody knows ------------------------------------------------------
 
 
-class _DailyBreaksAtPutTime(BatchReporter):
+class _DailyBreaksAtPutTime(Progress):
     """When the PUT phase starts, Daily applies PUTs but answers 502, and GETs fail."""
 
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
 
-    def phase(self, name: str, total: int) -> None:
-        if name == "updating configs":
+    def putting(self, config_ids: list[str]) -> None:
+        if config_ids:
             self.stack.daily.faults.fail_after_put(probability=1.0)
             self.stack.daily.faults.fail_before(probability=1.0, methods={"GET"})
 

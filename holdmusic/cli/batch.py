@@ -2,26 +2,36 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from holdmusic import rules
-from holdmusic.cli.configs import daily_client
-from holdmusic.cli.upload import say, storage_options, storage_settings
-from holdmusic.cli.validate import limit_options, output_file
-from holdmusic.pipeline import BatchReporter
+from holdmusic import update
+from holdmusic.cli._common import (
+    ALARMING,
+    UNCHANGED,
+    UPDATED,
+    WOULD_UPDATE,
+    concurrency_option,
+    daily_client,
+    limit_options,
+    limits_from,
+    print_json,
+    report_option,
+    say,
+    storage_options,
+    storage_settings,
+)
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
-    from holdmusic.pipeline import BatchResult
-    from holdmusic.record import Recorder
+    from holdmusic.pipeline import RunResult
+    from holdmusic.record import Item, Recorder
 
 
-class _Progress(BatchReporter):
+class _Progress(update.Progress):
     """A rich progress bar on a terminal; plain lines on stderr otherwise (CI logs)."""
 
     def __init__(self) -> None:
@@ -65,10 +75,20 @@ class _Progress(BatchReporter):
             say(f"{name}: {total}")
 
     def advance(self, text: str | None = None) -> None:
+        self._step(text, on_bar=True)
+
+    def outcome(self, item: Item, *, sent: bool) -> None:
+        if not sent:  # already right: not a step of the update phase
+            return
+        text = f"{item.config_id}: {item.status}" + (f": {item.error}" if item.error else "")
+        # Under a bar only what needs a look; the summary lists changed fields again.
+        self._step(text, on_bar=item.status not in (UPDATED, UNCHANGED))
+
+    def _step(self, text: str | None, *, on_bar: bool) -> None:
         self.done += 1
         if self.bar is not None and self.task is not None:
             self.bar.advance(self.task)
-            if text and "updated" not in text and "unchanged" not in text:
+            if text and on_bar:
                 self.bar.console.print(text)
         elif text:
             width = len(str(self.total))
@@ -81,25 +101,10 @@ class _Progress(BatchReporter):
             say(text)
 
 
-def _report_option(f: Any) -> Any:
-    return click.option(
-        "--report",
-        "report_path",
-        type=click.Path(dir_okay=False, writable=True),
-        callback=output_file,
-        help="Where to write the JSON report (default: holdmusic-COMMAND-TIMESTAMP.json here; "
-        "none for a dry run unless given).",
-    )(f)
-
-
-def _concurrency_option(f: Any) -> Any:
-    return click.option(
-        "--concurrency",
-        type=click.IntRange(1, 64),
-        default=8,
-        show_default=True,
-        help="Parallel requests to Daily, all under one shared rate limit.",
-    )(f)
+_report_option = report_option(
+    "Where to write the JSON report (default: holdmusic-COMMAND-TIMESTAMP.json here; "
+    "none for a dry run unless given)."
+)
 
 
 def _recorder(command: str, source: str, report_path: str | None, dry_run: bool) -> Recorder:
@@ -109,10 +114,10 @@ def _recorder(command: str, source: str, report_path: str | None, dry_run: bool)
     return Recorder.new(report_path, command, source, dry_run=dry_run)
 
 
-def _finish(result: BatchResult, recorder: Recorder, as_json: bool, uploads: int | None) -> None:
+def _finish(result: RunResult, recorder: Recorder, as_json: bool, uploads: int | None) -> None:
     if recorder.dry_run:  # the plan: what would change, from what to what
         for item in recorder.items.values():
-            if item.status == "would_update":
+            if item.status == WOULD_UPDATE:
                 say(f"  {item.config_id}: {item.previous_url or '(none)'} → {item.url}")
     counts = recorder.counts()
     parts = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
@@ -124,13 +129,13 @@ def _finish(result: BatchResult, recorder: Recorder, as_json: bool, uploads: int
     say(line)
     for item in recorder.items.values():
         # pending and mismatched configs may have changed: as loud as failures
-        if item.status in ("failed", "pending", "mismatched") or item.changed_fields:
+        if item.status in ALARMING or item.changed_fields:
             status = click.style(item.status, fg="red")
             say(f"  {item.config_id}: {status}: {item.error}")
     if recorder.path:
         say(f"Report: {recorder.path}")
     if as_json:
-        click.echo(json.dumps(recorder.to_dict(), indent=2))
+        print_json(recorder.to_dict())
     raise click.exceptions.Exit(0 if result.ok else 1)
 
 
@@ -141,7 +146,7 @@ def _finish(result: BatchResult, recorder: Recorder, as_json: bool, uploads: int
 @_report_option
 @click.option("--dry-run", is_flag=True, help="Show the plan; upload and change nothing.")
 @click.option("--skip-invalid", is_flag=True, help="Go on without files that fail validation.")
-@_concurrency_option
+@concurrency_option
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 def batch(
     manifest: str,
@@ -175,7 +180,7 @@ def batch(
                 settings,
                 client,
                 recorder,
-                limits=rules.Limits(max_bytes, max_seconds),
+                limits=limits_from(max_bytes, max_seconds),
                 dry_run=dry_run,
                 skip_invalid=skip_invalid,
                 concurrency=concurrency,
@@ -203,7 +208,7 @@ def _interrupted(recorder: Recorder) -> None:
 )
 @click.option("--dry-run", is_flag=True, help="Show what would be restored; change nothing.")
 @_report_option
-@_concurrency_option
+@concurrency_option
 @click.option("--json", "as_json", is_flag=True, help="Print this rollback's report as JSON.")
 def rollback(
     report: str,

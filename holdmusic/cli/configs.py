@@ -10,24 +10,20 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from holdmusic import rules
-from holdmusic.cli.validate import (
+from holdmusic.cli._common import (
+    daily_client,
+    end_verdicts,
     limit_options,
+    limits_from,
     listen_option,
     listener,
+    print_json,
     print_verdict,
     verdict_options,
 )
 
 if TYPE_CHECKING:
-    from holdmusic.daily import DailyClient
-    from holdmusic.pipeline import Audited
-
-
-def daily_client(**kwargs: Any) -> DailyClient:
-    """The client every Daily command uses: DAILY_API_KEY and DAILY_API_URL from the env."""
-    from holdmusic.daily import DailyClient
-
-    return DailyClient.from_env(**kwargs)
+    from holdmusic.audit import Audited
 
 
 def print_table(columns: list[str], rows: list[list[str]]) -> None:
@@ -71,7 +67,7 @@ def list_(as_json: bool, type_: str | None, name_prefix: str | None) -> None:
     if name_prefix is not None:
         found = [c for c in found if (c.name_prefix or "").startswith(name_prefix)]
     if as_json:
-        click.echo(json.dumps([c.to_dict() for c in found], indent=2))
+        print_json([c.to_dict() for c in found])
         return
     rows = [[c.id, c.type, c.phone_number or "", c.name_prefix or ""] for c in found]
     print_table(["id", "type", "phone number", "name prefix"], rows)
@@ -99,7 +95,7 @@ def show(config_id: str, as_json: bool, show_secrets: bool) -> None:
         }
         config = DialinConfig(config.id, config.type, masked)
     if as_json:
-        click.echo(json.dumps(config.to_dict(), indent=2))
+        print_json(config.to_dict())
         return
     rows = [["id", config.id], ["type", config.type]]
     rows += [[k, _show(v)] for k, v in sorted(config.config.items())]
@@ -131,16 +127,16 @@ def check(
 
     Exit 1 when any config has no URL, or a URL that fails.
     """
-    from holdmusic import configid, pipeline
+    from holdmusic import audit, configid
 
     for cid in config_ids:
         configid.check(cid)  # before any request
     inspect = listener("configs check --listen") if listen else None
     with daily_client() as client:
-        audited = pipeline.audit(
+        audited = audit.audit(
             client,
             list(config_ids) or None,
-            limits=rules.Limits(max_bytes, max_seconds),
+            limits=limits_from(max_bytes, max_seconds),
             inspect=inspect,
         )
     if not audited:
@@ -154,19 +150,14 @@ def check(
             {"config_id": a.config_id, "hold_music_url": url, **v.to_dict(strict)}
             for a, v, url in zip(audited, verdicts, urls, strict=True)
         ]
-        click.echo(json.dumps(results, indent=2))
+        print_json(results)
     else:
         for v, url in zip(verdicts, urls, strict=True):
             print_verdict(v, strict, note=f"url: {url}" if url else None)
         passed = len(verdicts) - failed
         noun = "config" if len(verdicts) == 1 else "configs"
         click.echo(f"{len(verdicts)} {noun} checked: {passed} passed, {failed} failed")
-    if junit_path:
-        from holdmusic import junit
-
-        with open(junit_path, "w", encoding="utf-8") as fh:
-            fh.write(junit.render(verdicts, strict=strict, suite="holdmusic configs check"))
-    raise click.exceptions.Exit(1 if failed else 0)
+    end_verdicts(verdicts, strict, junit_path, "holdmusic configs check", failed)
 
 
 def _as_verdict(a: Audited) -> rules.Verdict:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
 import click
 
-from holdmusic.cli.upload import STORAGE_KEYS, storage_option_set
+from holdmusic.cli._common import STORAGE_KEYS, print_json, storage_option_set
 
 
 @click.command("doctor")
@@ -38,5 +37,5 @@ def doctor(as_json: bool, **params: Any) -> None:
             if not check.ok and check.fix:
                 click.echo(f"     fix: {check.fix}")
     if as_json:
-        click.echo(json.dumps([c.__dict__ for c in checks], indent=2))
+        print_json([c.__dict__ for c in checks])
     raise click.exceptions.Exit(0 if all(c.ok for c in checks) else 1)  # skipped: not ok

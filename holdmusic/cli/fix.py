@@ -8,7 +8,7 @@ import os
 import click
 
 from holdmusic import rules
-from holdmusic.cli.validate import limit_options, print_verdict
+from holdmusic.cli._common import limit_options, print_verdict
 
 # MP3 sample rates a phone path carries well without the low_sample_rate warning.
 _RATES = ("16000", "22050", "24000", "32000", "44100", "48000")

@@ -2,46 +2,44 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from holdmusic import rules
-from holdmusic.cli.configs import daily_client
-from holdmusic.cli.upload import (
+from holdmusic.cli._common import (
+    UNCHANGED,
+    UPDATED,
+    WOULD_UPDATE,
+    concurrency_option,
+    daily_client,
+    limit_options,
+    limits_from,
+    print_json,
     published_dict,
+    report_option,
     report_published,
     report_verdict,
     say,
     storage_options,
     storage_settings,
+    styled_status,
 )
-from holdmusic.cli.validate import limit_options, output_file
-from holdmusic.pipeline import Reporter
+from holdmusic.update import Progress
 
 if TYPE_CHECKING:
     from holdmusic.daily import DailyError, DialinConfig
-    from holdmusic.pipeline import ConfigOutcome, Prepared, Published, PublishResult
-
-_COLOURS = {
-    "updated": "green",
-    "unchanged": "green",
-    "would_update": "cyan",
-    "failed": "red",
-    "skipped": "yellow",
-}
+    from holdmusic.pipeline import Prepared, Published, RunResult
+    from holdmusic.record import Item
 
 
-class _CliReporter(Reporter):
-    """Prints each pipeline step to stderr as it happens."""
+class _Steps(Progress):
+    """Prints each step of a publish to stderr as it happens (no bar: a few configs)."""
 
     def verdict(self, prepared: Prepared) -> None:
         report_verdict(prepared)
 
     def configs(self, found: dict[str, DialinConfig | DailyError]) -> None:
-        from holdmusic.daily import DailyError
-        from holdmusic.pipeline import target_problem
+        from holdmusic.daily import DailyError, target_problem
 
         say(f"Reading {len(found)} dial-in config{'s' if len(found) != 1 else ''}:")
         for cid, got in found.items():
@@ -59,16 +57,16 @@ class _CliReporter(Reporter):
     def published(self, published: Published) -> None:
         report_published(published)
 
-    def outcome(self, outcome: ConfigOutcome) -> None:
-        say("  " + describe_outcome(outcome))
+    def outcome(self, item: Item, *, sent: bool) -> None:
+        say("  " + describe_outcome(item))
 
 
-def describe_outcome(o: ConfigOutcome) -> str:
-    status = click.style(o.status, fg=_COLOURS.get(o.status, "red"))
+def describe_outcome(o: Item) -> str:
+    status = styled_status(o.status)
     was = o.previous_url or "(none)"
-    if o.status == "unchanged":
+    if o.status == UNCHANGED:
         text = f"{o.config_id}: {status} (already {was})"
-    elif o.status in ("updated", "would_update"):
+    elif o.status in (UPDATED, WOULD_UPDATE):
         text = f"{o.config_id}: {status} (was {was})"
     else:
         text = f"{o.config_id}: {status}"
@@ -79,14 +77,34 @@ def describe_outcome(o: ConfigOutcome) -> str:
     return text
 
 
-def result_dict(result: PublishResult) -> dict[str, Any]:
-    d = published_dict(result.prepared, result.published)
+def outcome_dict(o: Item) -> dict[str, Any]:
+    """One config in publish --json (the README's shape: optional keys only when set)."""
+    d: dict[str, Any] = {
+        "config_id": o.config_id,
+        "previous_url": o.previous_url,
+        "status": o.status,
+        "error": o.error,
+    }
+    if o.changed_fields:
+        d["changed_fields"] = list(o.changed_fields)
+    if o.note:
+        d["note"] = o.note
+    if o.stored_url is not None:
+        d["stored_url"] = o.stored_url
+    return d
+
+
+def result_dict(result: RunResult, path: str) -> dict[str, Any]:
+    prepared = result.prepared[path]
+    published = result.published.get(path)
+    planned = result.planned.get(path)
+    d = published_dict(prepared, published)
     d.update(
         ok=result.ok,
-        url=result.url,
-        dry_run=result.published is None and result.planned_url is not None,
+        url=published.stored.url if published else planned,
+        dry_run=published is None and planned is not None,
         stopped=result.stopped,
-        configs=[c.to_dict() for c in result.configs],
+        configs=[outcome_dict(c) for c in result.items],
     )
     return d
 
@@ -111,20 +129,8 @@ def result_dict(result: PublishResult) -> dict[str, Any]:
 @click.option(
     "--dry-run", is_flag=True, help="Validate and read configs; upload and change nothing."
 )
-@click.option(
-    "--concurrency",
-    type=click.IntRange(1, 64),
-    default=8,
-    show_default=True,
-    help="Parallel requests to Daily (all under one shared rate limit).",
-)
-@click.option(
-    "--report",
-    "report_path",
-    type=click.Path(dir_okay=False, writable=True),
-    callback=output_file,
-    help="Write a JSON report that 'holdmusic rollback' can undo (kept true as PUTs finish).",
-)
+@concurrency_option
+@report_option("Write a JSON report that 'holdmusic rollback' can undo (kept true as PUTs finish).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def publish(
     file: str,
@@ -146,24 +152,23 @@ def publish(
     Nothing is uploaded or changed when the file, a config or the public check fails.
     Exit 0 only when every named config now points at the verified URL.
     """
-    from holdmusic import pipeline
+    from holdmusic import configid, pipeline
+    from holdmusic.manifest import Assignment
+    from holdmusic.record import Recorder
 
     chosen = sum(bool(x) for x in (config_ids, all_pinless, name_prefix is not None))
     if chosen != 1:
         raise click.UsageError(
             "name the configs: --config ID (repeatable), --all-pinless, or --name-prefix P"
         )
-    from holdmusic import configid
-
     for cid in config_ids:
         configid.check(cid)  # before any request
     settings = storage_settings(params)
-    recorder = None
     with daily_client() as client:
-        if report_path and not dry_run:  # claimed before any request, after the key check
-            from holdmusic.record import Recorder
-
-            recorder = Recorder(report_path, "publish", file)
+        # Claimed before any request, after the key check; without --report (or on a dry
+        # run) the record is kept in memory only.
+        path = None if dry_run else report_path
+        recorder = Recorder(path, "publish", file, dry_run=dry_run)
         ids = list(config_ids)
         if not ids:
             ids = [
@@ -173,40 +178,46 @@ def publish(
             ]
             if not ids:
                 raise click.UsageError("no pinless_dialin config matches")
-        result = pipeline.publish(
-            file,
-            ids,
+        # A batch of one file: the same path as `batch`, with all-or-nothing preflight.
+        assignments = [Assignment(cid, file, file, "--config") for cid in dict.fromkeys(ids)]
+        result = pipeline.batch(
+            assignments,
             settings,
             client,
-            limits=rules.Limits(max_bytes, max_seconds),
+            recorder,
+            limits=limits_from(max_bytes, max_seconds),
             dry_run=dry_run,
+            all_or_nothing=True,
             concurrency=concurrency,
-            reporter=_CliReporter(),
-            recorder=recorder,
+            reporter=_Steps(),
         )
-    summarize(result)
-    if recorder is not None and recorder.items:
+    summarize(result, file)
+    if recorder.path is not None and recorder.items:
         say(f"Report: {recorder.path}")
+    url = result_dict(result, file)["url"]
     if as_json:
-        click.echo(json.dumps(result_dict(result), indent=2))
-    elif result.ok and result.url and not dry_run:  # stdout: only a URL that is live
-        click.echo(result.url)
+        print_json(result_dict(result, file))
+    elif result.ok and url and not dry_run:  # stdout: only a URL that is live
+        click.echo(url)
     raise click.exceptions.Exit(0 if result.ok else 1)
 
 
-def summarize(result: PublishResult) -> None:
-    if result.planned_url:
-        say(f"Dry run: would upload to {result.planned_url}")
-        for o in result.configs:
+def summarize(result: RunResult, path: str) -> None:
+    planned = result.planned.get(path)
+    published = result.published.get(path)
+    url = published.stored.url if published else planned
+    if planned:
+        say(f"Dry run: would upload to {planned}")
+        for o in result.items:
             say("  " + describe_outcome(o))
     if result.stopped:  # the step that stopped it has printed why
         say(click.style("Stopped: ", fg="red") + result.stopped)
         return
     counts: dict[str, int] = {}
-    for o in result.configs:
+    for o in result.items:
         counts[o.status] = counts.get(o.status, 0) + 1
     parts = ", ".join(f"{n} {s}" for s, n in counts.items())
-    say(f"Summary: {parts or 'no configs'}" + (f" → {result.url}" if result.url else ""))
-    for o in result.configs:
+    say(f"Summary: {parts or 'no configs'}" + (f" → {url}" if url else ""))
+    for o in result.items:
         if o.changed_fields:
             say(click.style(f"WARNING: {o.config_id}: {o.error}", fg="red", bold=True))

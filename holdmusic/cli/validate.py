@@ -2,82 +2,23 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Iterable, Iterator
 
 import click
 
 from holdmusic import rules
-
-_STATUS_COLOURS = {"PASSED": "green", "PASSED, with warnings": "yellow", "FAILED": "red"}
-
-
-def limit_options(f: click.decorators.FC) -> click.decorators.FC:
-    """--max-bytes / --max-seconds, shared by every command that validates."""
-    f = click.option(
-        "--max-seconds",
-        type=click.FloatRange(min=0, min_open=True),
-        default=rules.DEFAULT_MAX_SECONDS,
-        show_default=True,
-        help="Audio must be shorter than this.",
-    )(f)
-    f = click.option(
-        "--max-bytes",
-        type=click.IntRange(min=1),
-        default=rules.DEFAULT_MAX_BYTES,
-        show_default=True,
-        help="Files must be smaller than this many bytes.",
-    )(f)
-    return f
-
-
-def output_file(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    """A report path must be writable before any work starts, not after."""
-    if value is not None:
-        folder = os.path.dirname(os.path.abspath(value))
-        if not os.path.isdir(folder):
-            raise click.BadParameter(f"folder {folder} does not exist", ctx, param)
-        if not os.access(folder, os.W_OK):
-            raise click.BadParameter(f"folder {folder} is not writable", ctx, param)
-    return value
-
-
-def verdict_options(noun: str) -> Callable[[click.decorators.FC], click.decorators.FC]:
-    """--strict, --json and --junit: how a command that judges things reports them."""
-
-    def decorate(f: click.decorators.FC) -> click.decorators.FC:
-        f = click.option(
-            "--junit",
-            "junit_path",
-            type=click.Path(dir_okay=False, writable=True),
-            callback=output_file,
-            help=f"Also write JUnit XML here (one testcase per {noun}) for CI test reporters.",
-        )(f)
-        f = click.option(
-            "--json", "as_json", is_flag=True, help=f"Print one JSON array, an object per {noun}."
-        )(f)
-        return click.option("--strict", is_flag=True, help="Fail on warnings too.")(f)
-
-    return decorate
-
-
-def listen_option(f: click.decorators.FC) -> click.decorators.FC:
-    """--listen, shared by validate and configs check."""
-    return click.option(
-        "--listen",
-        is_flag=True,
-        help="Also decode the audio and measure loudness, true peak, phone band and "
-        "silences (needs holdmusic[fix]).",
-    )(f)
-
-
-def listener(command: str) -> Callable[[rules.Verdict, str | bytes], rules.Verdict]:
-    """The --listen step, or a usage error naming the install when PyAV is missing."""
-    from holdmusic import studio
-
-    studio.load_av(command)
-    return studio.hear
+from holdmusic.cli._common import (
+    end_verdicts,
+    limit_options,
+    limits_from,
+    listen_option,
+    listener,
+    print_json,
+    print_verdict,
+    verdict_options,
+    verdict_status,
+)
 
 
 @click.command("validate")
@@ -112,22 +53,17 @@ def validate(
     targets = rules.expand_paths(list(paths))
     if not targets:
         raise click.UsageError(f"no *.mp3 files found under {', '.join(paths)}")
-    limits = rules.Limits(max_bytes=max_bytes, max_seconds=max_seconds)
+    limits = limits_from(max_bytes, max_seconds)
     inspect = listener("validate --listen") if listen else None
     verdicts: Iterable[rules.Verdict] = judge(targets, limits, jobs=jobs, inspect=inspect)
     if junit_path or as_json:
         verdicts = list(verdicts)
     if as_json:
-        click.echo(json.dumps([v.to_dict(strict) for v in verdicts], indent=2))
+        print_json([v.to_dict(strict) for v in verdicts])
         failed = sum(not v.passed(strict) for v in verdicts)
     else:
         failed = _print_text(verdicts, strict)
-    if junit_path:
-        from holdmusic import junit
-
-        with open(junit_path, "w", encoding="utf-8") as fh:
-            fh.write(junit.render(list(verdicts), strict=strict, suite="holdmusic validate"))
-    raise SystemExit(1 if failed else 0)
+    end_verdicts(list(verdicts), strict, junit_path, "holdmusic validate", failed)
 
 
 def is_url(target: str) -> bool:
@@ -159,45 +95,10 @@ def judge(
             yield verdict
 
 
-def status(verdict: rules.Verdict, strict: bool) -> str:
-    if not verdict.passed(strict):
-        return "FAILED"
-    return "PASSED, with warnings" if verdict.warnings else "PASSED"
-
-
-def describe(verdict: rules.Verdict) -> str:
-    """`` (42.318 s, 341,207 bytes, 44.1 kHz mono VBR ~64 kbit/s)`` or nothing."""
-    info = verdict.info
-    if info is None:
-        return ""
-    f = info.format
-    channels = "mono" if f.channels == 1 else "stereo"
-    return (
-        f" ({info.duration_seconds:.3f} s, {verdict.size_bytes:,} bytes, "
-        f"MPEG-{f.mpeg_version} {f.sample_rate / 1000:g} kHz {channels} "
-        f"{f.bitrate_mode} {f.bitrate_kbps:.0f} kbit/s)"
-    )
-
-
-def print_verdict(
-    verdict: rules.Verdict, strict: bool, *, err: bool = False, note: str | None = None
-) -> None:
-    """``Checking PATH: STATUS (details)``, an optional note line, then the problems."""
-    s = status(verdict, strict)
-    line = f"Checking {verdict.path}: " + click.style(s, fg=_STATUS_COLOURS[s])
-    click.echo(line + describe(verdict), err=err)
-    if note:
-        click.echo(f"  {note}", err=err)
-    for p in verdict.problems:
-        colour = "red" if p.severity == "error" else "yellow"
-        label = click.style(p.severity, fg=colour)
-        click.echo(f"  {label} [{p.code}]: {p.message}", err=err)
-
-
 def _print_text(verdicts: Iterable[rules.Verdict], strict: bool) -> int:
     counts = {"PASSED": 0, "PASSED, with warnings": 0, "FAILED": 0}
     for v in verdicts:
-        counts[status(v, strict)] += 1
+        counts[verdict_status(v, strict)] += 1
         print_verdict(v, strict)
     total = sum(counts.values())
     passed = counts["PASSED"] + counts["PASSED, with warnings"]

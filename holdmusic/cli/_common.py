@@ -1,0 +1,373 @@
+"""The CLI's one toolbox: options, output helpers, status colours and the common endings.
+
+Every command module imports from here and never from another command's module, so a
+command can change without moving its neighbours. Imports stay light (click and rules
+only); stage modules are imported inside the helpers that need them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from holdmusic import rules
+from holdmusic.record import (
+    FAILED,
+    MISMATCHED,
+    PENDING,
+    SKIPPED,
+    UNCHANGED,
+    UPDATED,
+    WOULD_UPDATE,
+)
+
+__all__ = [  # the record's statuses are re-exported: commands compare against them
+    "FAILED",
+    "MISMATCHED",
+    "PENDING",
+    "SKIPPED",
+    "UNCHANGED",
+    "UPDATED",
+    "WOULD_UPDATE",
+]
+
+# The storage module's own defaults, not copies, so `--help` and StorageSettings agree by
+# construction (storesettings imports no boto3).
+from holdmusic.storesettings import DEFAULT_CACHE_CONTROL, DEFAULT_PREFIX
+
+if TYPE_CHECKING:
+    from holdmusic.daily import DailyClient
+    from holdmusic.pipeline import Prepared, Published
+    from holdmusic.storage import StorageSettings
+
+# Colours of config statuses, keyed by the record's constants (the report speaks them).
+STATUS_COLOURS = {
+    UPDATED: "green",
+    UNCHANGED: "green",
+    WOULD_UPDATE: "cyan",
+    FAILED: "red",
+    SKIPPED: "yellow",
+    PENDING: "red",
+    MISMATCHED: "red",
+}
+# Statuses that may mean a config changed unasked, or did not change as asked: as loud as
+# failures in every summary.
+ALARMING = (FAILED, PENDING, MISMATCHED)
+
+_VERDICT_COLOURS = {"PASSED": "green", "PASSED, with warnings": "yellow", "FAILED": "red"}
+
+
+def say(message: str) -> None:
+    """Progress goes to stderr, so stdout stays clean for the URL or JSON."""
+    click.echo(message, err=True)
+
+
+def styled_status(status: str) -> str:
+    return click.style(status, fg=STATUS_COLOURS.get(status, "red"))
+
+
+# --- options ---------------------------------------------------------------------------------
+
+
+def limit_options(f: click.decorators.FC) -> click.decorators.FC:
+    """--max-bytes / --max-seconds, shared by every command that validates."""
+    f = click.option(
+        "--max-seconds",
+        type=click.FloatRange(min=0, min_open=True),
+        default=rules.DEFAULT_MAX_SECONDS,
+        show_default=True,
+        help="Audio must be shorter than this.",
+    )(f)
+    f = click.option(
+        "--max-bytes",
+        type=click.IntRange(min=1),
+        default=rules.DEFAULT_MAX_BYTES,
+        show_default=True,
+        help="Files must be smaller than this many bytes.",
+    )(f)
+    return f
+
+
+def limits_from(max_bytes: int, max_seconds: float) -> rules.Limits:
+    return rules.Limits(max_bytes=max_bytes, max_seconds=max_seconds)
+
+
+def output_file(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A report path must be writable before any work starts, not after."""
+    if value is not None:
+        folder = os.path.dirname(os.path.abspath(value))
+        if not os.path.isdir(folder):
+            raise click.BadParameter(f"folder {folder} does not exist", ctx, param)
+        if not os.access(folder, os.W_OK):
+            raise click.BadParameter(f"folder {folder} is not writable", ctx, param)
+    return value
+
+
+def verdict_options(noun: str) -> Callable[[click.decorators.FC], click.decorators.FC]:
+    """--strict, --json and --junit: how a command that judges things reports them."""
+
+    def decorate(f: click.decorators.FC) -> click.decorators.FC:
+        f = click.option(
+            "--junit",
+            "junit_path",
+            type=click.Path(dir_okay=False, writable=True),
+            callback=output_file,
+            help=f"Also write JUnit XML here (one testcase per {noun}) for CI test reporters.",
+        )(f)
+        f = click.option(
+            "--json", "as_json", is_flag=True, help=f"Print one JSON array, an object per {noun}."
+        )(f)
+        return click.option("--strict", is_flag=True, help="Fail on warnings too.")(f)
+
+    return decorate
+
+
+def listen_option(f: click.decorators.FC) -> click.decorators.FC:
+    """--listen, shared by validate and configs check."""
+    return click.option(
+        "--listen",
+        is_flag=True,
+        help="Also decode the audio and measure loudness, true peak, phone band and "
+        "silences (needs holdmusic[fix]).",
+    )(f)
+
+
+def listener(command: str) -> Callable[[rules.Verdict, str | bytes], rules.Verdict]:
+    """The --listen step, or a usage error naming the install when PyAV is missing."""
+    from holdmusic import studio
+
+    studio.load_av(command)
+    return studio.hear
+
+
+def report_option(help_text: str) -> Callable[[click.decorators.FC], click.decorators.FC]:
+    """--report PATH, checked writable before any work starts."""
+    return click.option(
+        "--report",
+        "report_path",
+        type=click.Path(dir_okay=False, writable=True),
+        callback=output_file,
+        help=help_text,
+    )
+
+
+def concurrency_option(f: click.decorators.FC) -> click.decorators.FC:
+    return click.option(
+        "--concurrency",
+        type=click.IntRange(1, 64),
+        default=8,
+        show_default=True,
+        help="Parallel requests to Daily, all under one shared rate limit.",
+    )(f)
+
+
+def prefix_option(help_text: str) -> Callable[[click.decorators.FC], click.decorators.FC]:
+    return click.option(
+        "--prefix",
+        envvar="HOLDMUSIC_PREFIX",
+        default=DEFAULT_PREFIX,
+        show_default=True,
+        help=help_text,
+    )
+
+
+def storage_option_set(
+    bucket_required: bool,
+) -> Callable[[click.decorators.FC], click.decorators.FC]:
+    """The options of every command that uploads; each also reads an environment variable."""
+    options = [
+        click.option(
+            "--bucket",
+            envvar="HOLDMUSIC_BUCKET",
+            required=bucket_required,
+            help="Bucket to upload to.  [env: HOLDMUSIC_BUCKET]",
+        ),
+        prefix_option("Key prefix (folder) for uploads.  [env: HOLDMUSIC_PREFIX]"),
+        click.option(
+            "--public-base-url",
+            envvar="HOLDMUSIC_PUBLIC_BASE_URL",
+            help="Public URL of the bucket root (a CDN, or https://BUCKET.s3.REGION.amazonaws.com);"
+            " the file's URL is this + '/' + key.  [env: HOLDMUSIC_PUBLIC_BASE_URL]",
+        ),
+        click.option(
+            "--endpoint-url",
+            envvar="HOLDMUSIC_ENDPOINT_URL",
+            help="S3-compatible endpoint (R2, MinIO, Spaces, SeaweedFS). boto3's own "
+            "AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL work too.  [env: HOLDMUSIC_ENDPOINT_URL]",
+        ),
+        click.option(
+            "--region",
+            envvar="HOLDMUSIC_REGION",
+            help="Storage region (default: boto3's, e.g. AWS_REGION).  [env: HOLDMUSIC_REGION]",
+        ),
+        click.option(
+            "--acl",
+            envvar="HOLDMUSIC_ACL",
+            type=click.Choice(["none", "public-read"]),
+            default="none",
+            show_default=True,
+            help="Object ACL: public-read only for buckets that still use ACLs.  "
+            "[env: HOLDMUSIC_ACL]",
+        ),
+        click.option(
+            "--cache-control",
+            envvar="HOLDMUSIC_CACHE_CONTROL",
+            default=DEFAULT_CACHE_CONTROL,
+            show_default=True,
+            help="Cache-Control of uploaded objects (keys are content-addressed, so immutable is "
+            "safe).  [env: HOLDMUSIC_CACHE_CONTROL]",
+        ),
+    ]
+
+    def decorate(f: click.decorators.FC) -> click.decorators.FC:
+        for option in reversed(options):
+            f = option(f)
+        return f
+
+    return decorate
+
+
+storage_options = storage_option_set(bucket_required=True)
+
+
+STORAGE_KEYS = (
+    "bucket",
+    "prefix",
+    "public_base_url",
+    "endpoint_url",
+    "region",
+    "acl",
+    "cache_control",
+)
+
+
+def storage_settings(params: dict[str, Any]) -> StorageSettings:
+    """Build the settings from a command's parameters, popping the storage ones."""
+    from holdmusic.storage import StorageSettings
+
+    return StorageSettings(**{k: params.pop(k) for k in STORAGE_KEYS})
+
+
+def daily_client(**kwargs: Any) -> DailyClient:
+    """The client every Daily command uses: DAILY_API_KEY and DAILY_API_URL from the env."""
+    from holdmusic.daily import DailyClient
+
+    return DailyClient.from_env(**kwargs)
+
+
+# --- verdicts ----------------------------------------------------------------------------------
+
+
+def verdict_status(verdict: rules.Verdict, strict: bool) -> str:
+    if not verdict.passed(strict):
+        return "FAILED"
+    return "PASSED, with warnings" if verdict.warnings else "PASSED"
+
+
+def describe(verdict: rules.Verdict) -> str:
+    """`` (42.318 s, 341,207 bytes, 44.1 kHz mono VBR ~64 kbit/s)`` or nothing."""
+    info = verdict.info
+    if info is None:
+        return ""
+    f = info.format
+    channels = "mono" if f.channels == 1 else "stereo"
+    return (
+        f" ({info.duration_seconds:.3f} s, {verdict.size_bytes:,} bytes, "
+        f"MPEG-{f.mpeg_version} {f.sample_rate / 1000:g} kHz {channels} "
+        f"{f.bitrate_mode} {f.bitrate_kbps:.0f} kbit/s)"
+    )
+
+
+def print_verdict(
+    verdict: rules.Verdict, strict: bool, *, err: bool = False, note: str | None = None
+) -> None:
+    """``Checking PATH: STATUS (details)``, an optional note line, then the problems."""
+    s = verdict_status(verdict, strict)
+    line = f"Checking {verdict.path}: " + click.style(s, fg=_VERDICT_COLOURS[s])
+    click.echo(line + describe(verdict), err=err)
+    if note:
+        click.echo(f"  {note}", err=err)
+    for p in verdict.problems:
+        colour = "red" if p.severity == "error" else "yellow"
+        label = click.style(p.severity, fg=colour)
+        click.echo(f"  {label} [{p.code}]: {p.message}", err=err)
+
+
+def end_verdicts(
+    verdicts: Sequence[rules.Verdict],
+    strict: bool,
+    junit_path: str | None,
+    suite: str,
+    failed: int,
+) -> None:
+    """The ending of every command that judges things: JUnit file if asked, then exit 0/1."""
+    if junit_path:
+        from holdmusic import junit
+
+        with open(junit_path, "w", encoding="utf-8") as fh:
+            fh.write(junit.render(list(verdicts), strict=strict, suite=suite))
+    raise click.exceptions.Exit(1 if failed else 0)
+
+
+def print_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2))
+
+
+# --- upload steps (upload and publish) ---------------------------------------------------------
+
+
+def report_verdict(prepared: Prepared) -> None:
+    print_verdict(prepared.verdict, strict=False, err=True)
+
+
+def report_published(published: Published) -> None:
+    stored, check = published.stored, published.public
+    action = "uploaded" if stored.uploaded else "already there with the same sha256, not uploaded"
+    say(f"Uploading to s3://{stored.bucket}/{stored.key}: {action}")
+    if check.ok:
+        say(
+            f"Checking {check.url} anonymously: PASSED "
+            f"({check.status}, {check.content_type}, {check.size_bytes:,} bytes, sha256 matches)"
+        )
+    else:
+        say(f"Checking {check.url} anonymously: FAILED")
+        for p in check.problems:
+            say(f"  error: {p}")
+        where = f"s3://{stored.bucket}/{stored.key}"
+        say(f"  (the object stays at {where}, unused; run again after the fix)")
+    for w in check.warnings:
+        say(f"  warning: {w}")
+
+
+def published_dict(prepared: Prepared, published: Published | None) -> dict[str, Any]:
+    d: dict[str, Any] = {
+        "path": prepared.path,
+        "sha256": prepared.sha256,
+        "size_bytes": prepared.verdict.size_bytes,
+        "duration_seconds": prepared.verdict.duration_seconds,
+        "validation": prepared.verdict.to_dict(),
+    }
+    if published is not None:
+        s, c = published.stored, published.public
+        d.update(
+            url=s.url,
+            bucket=s.bucket,
+            key=s.key,
+            uploaded=s.uploaded,
+            public=c.ok,
+            public_check={
+                "status": c.status,
+                "content_type": c.content_type,
+                "sha256": c.sha256,
+                "problems": list(c.problems),
+                "warnings": list(c.warnings),
+                "codes": list(c.codes),
+            },
+        )
+    else:
+        d.update(url=None, bucket=None, key=None, uploaded=False, public=False)
+    return d
