@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from holdmusic.daily import DailyClient, DialinConfig
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Audited:
     """One config and what its current hold_music_url serves (None: no URL, or unreadable)."""
 
@@ -59,11 +59,13 @@ def audit(
     for cid in config_ids:
         got = found[cid]
         if isinstance(got, DailyError):
-            out.append(Audited(cid, None, None, str(got)))
+            out.append(Audited(config_id=cid, config=None, verdict=None, error=str(got)))
         elif problem := target_problem(got):
-            out.append(Audited(cid, got, None, problem))
+            out.append(Audited(config_id=cid, config=got, verdict=None, error=problem))
         elif got.hold_music_url is None:
-            out.append(Audited(cid, got, None, "no hold_music_url is set"))
+            error = "no hold_music_url is set"
+            out.append(Audited(config_id=cid, config=got, verdict=None, error=error))
         else:
-            out.append(Audited(cid, got, verdicts[got.hold_music_url]))
+            verdict = verdicts[got.hold_music_url]
+            out.append(Audited(config_id=cid, config=got, verdict=verdict))
     return out

@@ -17,32 +17,58 @@
 from __future__ import annotations
 
 import logging
-import math
 import os
 import random
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-import tenacity
 
 from holdmusic import __version__, configid
-from holdmusic.errors import HoldmusicError, UsageError
+from holdmusic.dailyretry import (  # re-exported: callers know them as daily.*
+    DEFAULT_BURST,
+    DEFAULT_RATE,
+    MAX_WAIT,
+    RETRY_BUDGET,
+    DailyAuthError,
+    DailyError,
+    DailyInterrupted,
+    DailyNotFound,
+    DailyRequestError,
+    DailyUnavailable,
+    RateLimiter,
+    Retryable,
+    with_retries,
+)
+from holdmusic.errors import UsageError
 from holdmusic.publicurl import deadline, deadline_passed, guarded_transport
 
+__all__ = [
+    "DEFAULT_BURST",
+    "DEFAULT_RATE",
+    "MAX_WAIT",
+    "RETRY_BUDGET",
+    "DailyAuthError",
+    "DailyClient",
+    "DailyError",
+    "DailyInterrupted",
+    "DailyNotFound",
+    "DailyRequestError",
+    "DailyUnavailable",
+    "DialinConfig",
+    "RateLimiter",
+    "target_problem",
+]
+
 DEFAULT_BASE_URL = "https://api.daily.co/v1"
-DEFAULT_RATE = 18.0  # requests/s: a little under Daily's documented 20/s
-DEFAULT_BURST = 5
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 EXCHANGE_DEADLINE = 15.0  # s: one request and its whole answer, however slowly it drips
-MAX_WAIT = 20.0  # s: the longest single wait (Retry-After, backoff, the limiter's penalty)
-RETRY_BUDGET = 60.0  # s: all the waiting one call may do before it gives up
 PAGE_SIZE = 100  # Daily's maximum
 LEGACY_HINT = (
     "if this domain is older, its dial-in settings may live on the legacy domain config "
@@ -50,96 +76,6 @@ LEGACY_HINT = (
 )
 
 log = logging.getLogger("holdmusic.daily")
-T = TypeVar("T")
-
-
-class DailyError(HoldmusicError):
-    """Daily answered with an error, or could not be reached.
-
-    ``outcome_unknown``: a request was sent whose answer never came (or was a 5xx, or
-    unreadable), so for a PUT nobody knows whether it was applied.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int | None = None,
-        error: str | None = None,
-        outcome_unknown: bool = False,
-    ):
-        super().__init__(message)
-        self.status = status
-        self.error = error
-        self.outcome_unknown = outcome_unknown
-
-
-class DailyAuthError(DailyError):
-    """The key was missing, malformed or rejected."""
-
-
-class DailyNotFound(DailyError):
-    """No object with that id (on this domain)."""
-
-
-class DailyRequestError(DailyError):
-    """Daily refused the request as invalid (400); its ``info`` says why."""
-
-
-class DailyUnavailable(DailyError):
-    """Rate limits, server errors or the network won, after every retry."""
-
-
-class DailyInterrupted(DailyError):
-    """The run was interrupted (Ctrl-C) while this call waited or was in flight."""
-
-
-class _Retryable(Exception):
-    """Internal: a failure worth another attempt. ``unknown``: it may have been applied."""
-
-    def __init__(
-        self, error: DailyError, retry_after: float | None = None, *, unknown: bool = False
-    ):
-        super().__init__(str(error))
-        self.error = error
-        self.retry_after = retry_after
-        self.unknown = unknown
-
-
-class _OverBudget(Exception):
-    """Internal: the limiter's next slot is further away than the call's budget allows."""
-
-
-class _Interrupted(Exception):
-    """Internal: a wait between attempts was cut short by ``DailyClient.interrupt``."""
-
-
-class _Budget:
-    """One call's retry state: all its waiting (limiter slots, backoff, Retry-After) is
-    counted against one budget, and each pause is decided once."""
-
-    def __init__(self, budget: float, backoff: Callable[[int, float | None], float]) -> None:
-        self.budget = budget
-        self.waited = 0.0
-        self.unknown = False  # was any attempt sent without a definite answer?
-        self.last: DailyError | None = None
-        self.retry_after: float | None = None
-        self.over_budget = False
-        self._backoff = backoff
-        self._pauses: dict[int, float] = {}
-
-    def left(self) -> float:
-        return self.budget - self.waited
-
-    def failed(self, exc: _Retryable) -> None:
-        self.last, self.retry_after = exc.error, exc.retry_after
-        self.unknown = self.unknown or exc.unknown
-
-    def pause(self, attempt: int) -> float:
-        """The wait after ``attempt`` (jittered once: stop and wait must agree on it)."""
-        if attempt not in self._pauses:
-            self._pauses[attempt] = self._backoff(attempt, self.retry_after)
-        return self._pauses[attempt]
 
 
 @dataclass(frozen=True)
@@ -188,68 +124,6 @@ def target_problem(config: DialinConfig) -> str | None:
     if not config.pinless:
         return f"config {config.id} has type {config.type!r}, not pinless_dialin"
     return None
-
-
-class RateLimiter:
-    """Token bucket (as GCRA): ``burst`` requests at once, then ``rate`` per second.
-
-    Shared by every thread; each ``acquire`` reserves the next free slot under a lock
-    and sleeps outside it. ``penalize`` pushes every thread back after a 429, by at most
-    ``MAX_WAIT``: one Retry-After of 99999 once froze every thread for 27 hours.
-    """
-
-    def __init__(
-        self,
-        rate: float = DEFAULT_RATE,
-        burst: int = DEFAULT_BURST,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] | None = None,
-        max_penalty: float = MAX_WAIT,
-    ) -> None:
-        if rate <= 0 or burst < 1:
-            raise ValueError("rate must be > 0 and burst >= 1")
-        self.interval = 1.0 / rate
-        self.allowance = (burst - 1) * self.interval
-        self._clock = clock
-        self._sleep = sleep
-        self.max_penalty = max_penalty
-        self._next = float("-inf")  # the first caller, whatever the clock says, goes at once
-        self._lock = threading.Lock()
-
-    def acquire(
-        self, max_wait: float = math.inf, interrupt: threading.Event | None = None
-    ) -> float | None:
-        """Wait for a slot; returns how long this caller waited.
-
-        None (and no slot taken) when the slot is more than ``max_wait`` away. With
-        ``interrupt``, setting that event cuts the wait short (:class:`DailyInterrupted`).
-        """
-        with self._lock:
-            now = self._clock()
-            slot = max(self._next, now - self.allowance)
-            wait = slot - now
-            if wait > max_wait:
-                return None
-            self._next = slot + self.interval
-        if wait > 0:
-            _pause(wait, self._sleep, interrupt)
-            return wait
-        return 0.0
-
-    def penalize(self, seconds: float) -> None:
-        with self._lock:
-            self._next = max(self._next, self._clock() + min(seconds, self.max_penalty))
-
-
-def _pause(
-    seconds: float, sleep: Callable[[float], None] | None, interrupt: threading.Event | None
-) -> None:
-    if sleep is not None:
-        sleep(seconds)
-    elif interrupt is None:
-        time.sleep(seconds)
-    elif interrupt.wait(seconds):
-        raise DailyInterrupted("not attempted: interrupted")
 
 
 def _retry_after(resp: httpx.Response) -> float | None:
@@ -391,87 +265,16 @@ class DailyClient:
     # --- plumbing ----------------------------------------------------------------------
 
     def _call(self, method: str, path: str, *, ident: str | None = None, **kwargs: Any) -> Any:
-        """One call: attempts under the shared limiter, every wait counted in one budget.
-
-        tenacity runs the attempts; this client supplies what it cannot know: ``stop``
-        reads the call's one budget (limiter waits included) and gives up before a wait
-        that would pass it, ``wait`` caps Retry-After and backoff at ``max_wait``, and
-        ``sleep`` ends at once on :meth:`interrupt`.
-        """
-        if self._interrupt.is_set():  # queued work after a Ctrl-C sends nothing
-            raise DailyInterrupted("not attempted: interrupted")
-        call = _Budget(self.max_retry_seconds, self._backoff)
-
-        def attempt() -> Any:
-            try:
-                slot = self.limiter.acquire(call.left(), self._interrupt)
-            except DailyInterrupted as exc:
-                exc.outcome_unknown = call.unknown
-                raise
-            if slot is None:  # the shared limiter is held back past this call's budget
-                raise _OverBudget
-            call.waited += slot
-            try:
-                return self._once(method, path, ident, **kwargs)
-            except _Retryable as exc:
-                call.failed(exc)
-                raise
-
-        def stop(state: tenacity.RetryCallState) -> bool:
-            if state.attempt_number >= self.max_attempts or self._interrupt.is_set():
-                return True
-            if call.waited + call.pause(state.attempt_number) > call.budget:
-                call.over_budget = True
-                return True
-            return False
-
-        def sleep(seconds: float) -> None:
-            try:
-                _pause(seconds, None, self._interrupt)
-            except DailyInterrupted:
-                raise _Interrupted from None
-            call.waited += seconds
-
-        def log_retry(state: tenacity.RetryCallState) -> None:
-            pause = call.pause(state.attempt_number)
-            log.info(
-                "retrying after %s (attempt %d, waiting %.2fs)",
-                call.last,
-                state.attempt_number,
-                pause,
-            )
-
-        retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_exception_type(_Retryable),
-            stop=stop,
-            wait=lambda state: call.pause(state.attempt_number),
-            sleep=sleep,
-            before_sleep=log_retry,
-            reraise=True,
+        """One call: attempts under the shared limiter, every wait counted in one budget."""
+        return with_retries(
+            lambda: self._once(method, path, ident, **kwargs),
+            f"{method} {path}",
+            limiter=self.limiter,
+            max_attempts=self.max_attempts,
+            budget=self.max_retry_seconds,
+            backoff=self._backoff,
+            interrupt=self._interrupt,
         )
-        try:
-            return retrying(attempt)
-        except (_Retryable, _OverBudget, _Interrupted):
-            pass
-        if self._interrupt.is_set():
-            what = "not attempted: interrupted"
-            if call.unknown:
-                what = f"interrupted during {method} {path}"
-            raise DailyInterrupted(what, outcome_unknown=call.unknown) from None
-        last = call.last
-        if last is None:
-            last = DailyUnavailable(
-                f"Daily's rate limit would have held {method} {path} back for more than "
-                f"the {call.budget:g} s retry budget"
-            )
-        elif call.over_budget:
-            last = type(last)(
-                f"{last} (gave up: waiting longer would pass the {call.budget:g} s retry budget)",
-                status=last.status,
-                error=last.error,
-            )
-        last.outcome_unknown = call.unknown
-        raise last from None
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         """Retry-After when Daily gives one, else exponential backoff with full jitter;
@@ -495,7 +298,7 @@ class DailyClient:
                         if deadline_passed()
                         else _kind(exc)
                     )
-                    raise _Retryable(
+                    raise Retryable(
                         DailyUnavailable(f"Daily did not answer {method} {path} in time ({kind})"),
                         unknown=not isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout)),
                     ) from None
@@ -504,7 +307,7 @@ class DailyClient:
             # its message may quote the header, so it is not shown.
             raise DailyError(f"could not send {method} {path}: the request was malformed") from None
         except httpx.TransportError as exc:
-            raise _Retryable(
+            raise Retryable(
                 DailyUnavailable(
                     f"cannot reach Daily at {self.base_url}: {_scrub(exc, self._key)}"
                 ),
@@ -545,7 +348,7 @@ class DailyClient:
             self.limiter.penalize(
                 min(wait, self.max_wait) if wait is not None else self.backoff_initial
             )
-            return _Retryable(
+            return Retryable(
                 DailyUnavailable(
                     "Daily kept answering 429 (rate limited) after every retry",
                     status=status,
@@ -554,7 +357,7 @@ class DailyClient:
                 retry_after=wait,
             )
         if status >= 500:
-            return _Retryable(
+            return Retryable(
                 DailyUnavailable(
                     f"Daily answered {status} ({kind or 'server error'}) to {method} {path}, "
                     "every time it was tried",

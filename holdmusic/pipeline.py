@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from holdmusic.storage import StorageSettings, StoredObject
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Prepared:
     """A file that was read once and judged: these exact bytes are what gets uploaded."""
 
@@ -55,8 +55,8 @@ class Prepared:
 def prepare(path: str, limits: rules.Limits = rules.DEFAULT_LIMITS) -> Prepared:
     verdict, data = rules.load(path, limits)
     if not verdict.ok or data is None:
-        return Prepared(path, verdict, None, None)
-    return Prepared(path, verdict, data, hashlib.sha256(data).hexdigest())
+        return Prepared(path=path, verdict=verdict, data=None, sha256=None)
+    return Prepared(path=path, verdict=verdict, data=data, sha256=hashlib.sha256(data).hexdigest())
 
 
 @dataclass(frozen=True)
@@ -151,35 +151,23 @@ def batch(
         ).go(skip_invalid)
 
 
+@dataclass
 class _Run:
     """One run's state, so that each stage reads as one short method."""
 
-    def __init__(
-        self,
-        assignments: list[Assignment],
-        settings: StorageSettings,
-        client: DailyClient,
-        recorder: Recorder,
-        *,
-        limits: rules.Limits,
-        dry_run: bool,
-        all_or_nothing: bool,
-        concurrency: int,
-        progress: Progress,
-    ) -> None:
-        self.assignments = assignments
-        self.settings = settings
-        self.client = client
-        self.recorder = recorder
-        self.limits = limits
-        self.dry_run = dry_run
-        self.all_or_nothing = all_or_nothing
-        self.concurrency = concurrency
-        self.progress = progress
-        self.prepared: dict[str, Prepared] = {}
-        self.published: dict[str, Published] = {}
-        self.urls: dict[str, str] = {}
-        self.uploads = 0
+    assignments: list[Assignment]
+    settings: StorageSettings
+    client: DailyClient
+    recorder: Recorder
+    limits: rules.Limits
+    dry_run: bool
+    all_or_nothing: bool
+    concurrency: int
+    progress: Progress
+    prepared: dict[str, Prepared] = field(default_factory=dict)
+    published: dict[str, Published] = field(default_factory=dict)
+    urls: dict[str, str] = field(default_factory=dict)  # file -> its proved (or planned) URL
+    uploads: int = 0
 
     def result(self, stopped: str | None = None) -> RunResult:
         return RunResult(
@@ -234,17 +222,17 @@ class _Run:
 
     def validate(self) -> list[Assignment]:
         """Judge every file once; the assignments whose file passed."""
-        on = self.progress
+        progress = self.progress
         files = list(dict.fromkeys(a.file for a in self.assignments))
-        on.phase("validating files", len(files))
+        progress.phase("validating files", len(files))
         for path in files:
             self.prepared[path] = p = prepare(path, self.limits)
-            on.verdict(p)
-            on.advance(None if p.ok else f"{path}: FAILED validation")
+            progress.verdict(p)
+            progress.advance(None if p.ok else f"{path}: FAILED validation")
         bad = {path for path, p in self.prepared.items() if not p.ok}
         for path in sorted(bad):
             codes = ", ".join(f"{x.code}: {x.message}" for x in self.prepared[path].verdict.errors)
-            on.message(f"{path} failed validation: {codes}")
+            progress.message(f"{path} failed validation: {codes}")
         self.recorder.update_many(
             {
                 a.config_id: {"status": FAILED, "error": "the file failed validation"}
@@ -282,9 +270,9 @@ class _Run:
         """Upload each needed file once and prove it public; how many passed."""
         from holdmusic import storage
 
-        on = self.progress
+        progress = self.progress
         needed = list(dict.fromkeys(a.file for a in live))
-        on.phase("uploading" if not self.dry_run else "planning uploads", len(needed))
+        progress.phase("uploading" if not self.dry_run else "planning uploads", len(needed))
         for path in needed:
             p = self.prepared[path]
             assert p.data is not None and p.sha256 is not None
@@ -293,10 +281,10 @@ class _Run:
                 self.urls[path] = storage.upload(
                     self.settings, p.data, p.sha256, name, dry_run=True
                 ).url
-                on.advance()
+                progress.advance()
                 continue
             self.published[path] = published = store_and_verify(p, self.settings)
-            on.published(published)
+            progress.published(published)
             self.uploads += published.stored.uploaded
             self.recorder.files[path] = {
                 "sha256": p.sha256,
@@ -307,11 +295,11 @@ class _Run:
             }
             if published.ok:
                 self.urls[path] = published.stored.url
-                on.advance()
+                progress.advance()
                 continue
             why = "; ".join(published.public.problems)
-            on.advance(f"{path}: public check FAILED")
-            on.message(f"{published.stored.url} failed the public check: {why}")
+            progress.advance(f"{path}: public check FAILED")
+            progress.message(f"{published.stored.url} failed the public check: {why}")
             if self.all_or_nothing:
                 continue  # every config is closed as not attempted
             self.recorder.update_many(
@@ -346,15 +334,15 @@ def rollback(
     one) is skipped unless ``force``. The previous URL is validated like any URL before
     a phone line points at it again, unless ``verify`` is off.
     """
-    on = reporter or Progress()
+    progress = reporter or Progress()
     chosen = [i for i in items if i.status in (UPDATED, PENDING, MISMATCHED)]
     recorder.add_all(
         [Item(i.config_id, file=i.file, url=i.previous_url, status=QUEUED) for i in chosen]
     )
     with _closing(recorder):
-        on.phase("reading configs", len(chosen))
+        progress.phase("reading configs", len(chosen))
         _, usable, failed = preflight(
-            client, [i.config_id for i in chosen], concurrency=concurrency, on_each=on.advance
+            client, [i.config_id for i in chosen], concurrency=concurrency, on_each=progress.advance
         )
         changes: dict[str, dict[str, Any]] = {
             cid: {"status": FAILED, "error": o.error} for cid, o in failed.items()
@@ -386,10 +374,10 @@ def rollback(
         recorder.update_many(changes)
         for cid, change in changes.items():
             if change.get("status") == SKIPPED:
-                on.message(f"warning: {cid}: {change['error']}")
+                progress.message(f"warning: {cid}: {change['error']}")
         if verify and targets:
-            on.phase("checking previous URLs", len(set(targets.values())))
-            broken = _broken_urls(set(targets.values()), limits, on)
+            progress.phase("checking previous URLs", len(set(targets.values())))
+            broken = _broken_urls(set(targets.values()), limits, progress)
             for cid, url in list(targets.items()):
                 if url in broken:
                     del targets[cid]
@@ -398,11 +386,13 @@ def rollback(
                         status=FAILED,
                         error=f"the previous URL no longer serves valid hold music: {broken[url]}",
                     )
-        put_phase(client, usable, targets, recorder, on, concurrency=concurrency, dry_run=dry_run)
+        put_phase(
+            client, usable, targets, recorder, progress, concurrency=concurrency, dry_run=dry_run
+        )
         return RunResult(tuple(recorder.items.values()))
 
 
-def _broken_urls(urls: set[str], limits: rules.Limits, on: Progress) -> dict[str, str]:
+def _broken_urls(urls: set[str], limits: rules.Limits, progress: Progress) -> dict[str, str]:
     from holdmusic.publicurl import validate_url
 
     broken = {}
@@ -410,5 +400,5 @@ def _broken_urls(urls: set[str], limits: rules.Limits, on: Progress) -> dict[str
         verdict = validate_url(url, limits)
         if not verdict.ok:
             broken[url] = "; ".join(f"{p.code}: {p.message}" for p in verdict.errors)
-        on.advance()
+        progress.advance()
     return broken

@@ -240,10 +240,9 @@ def guarded_transport(
     return transport, backend
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Fetched:
     url: str  # what was asked for
-    final_url: str  # after any redirects followed
     status: int
     content_type: str | None
     body: bytes  # at most the cap
@@ -309,24 +308,22 @@ def fetch(
                             current = target
                             continue
                         return Fetched(
-                            url,
-                            current,
-                            resp.status_code,
-                            resp.headers.get("content-type"),
-                            b"",
-                            False,
-                            tuple(redirects),
+                            url=url,
+                            status=resp.status_code,
+                            content_type=resp.headers.get("content-type"),
+                            body=b"",
+                            over_cap=False,
+                            redirects=tuple(redirects),
                             location=target,
                         )
                     body, over = _read_capped(resp, max_bytes)
                     return Fetched(
-                        url,
-                        current,
-                        resp.status_code,
-                        resp.headers.get("content-type"),
-                        body,
-                        over,
-                        tuple(redirects),
+                        url=url,
+                        status=resp.status_code,
+                        content_type=resp.headers.get("content-type"),
+                        body=body,
+                        over_cap=over,
+                        redirects=tuple(redirects),
                     )
     except PrivateURLError:
         raise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -27,6 +28,7 @@ from holdmusic.cli._common import (
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
+    from holdmusic.daily import DailyClient
     from holdmusic.pipeline import RunResult
     from holdmusic.record import Item, Recorder
 
@@ -170,32 +172,48 @@ def batch(
 
     assignments = manifest_.read(manifest)
     settings = storage_settings(params)
+    limits = limits_from(max_bytes, max_seconds)
+    _recorded_run(
+        "batch",
+        manifest,
+        report_path,
+        dry_run,
+        as_json,
+        lambda client, recorder, progress: pipeline.batch(
+            assignments,
+            settings,
+            client,
+            recorder,
+            limits=limits,
+            dry_run=dry_run,
+            skip_invalid=skip_invalid,
+            concurrency=concurrency,
+            reporter=progress,
+        ),
+    )
+
+
+def _recorded_run(
+    command: str,
+    source: str,
+    report_path: str | None,
+    dry_run: bool,
+    as_json: bool,
+    go: Callable[[DailyClient, Recorder, _Progress], RunResult],
+) -> None:
+    """Client, report, progress, Ctrl-C and the summary: the frame of batch and rollback."""
     # The client before the report: a missing key must not leave an empty report behind
     # whose name the next run could not use. Neither sends a request.
     with daily_client() as client, _Progress() as progress:
-        recorder = _recorder("batch", manifest, report_path, dry_run)
+        recorder = _recorder(command, source, report_path, dry_run)
         try:
-            result = pipeline.batch(
-                assignments,
-                settings,
-                client,
-                recorder,
-                limits=limits_from(max_bytes, max_seconds),
-                dry_run=dry_run,
-                skip_invalid=skip_invalid,
-                concurrency=concurrency,
-                reporter=progress,
-            )
+            result = go(client, recorder, progress)
         except KeyboardInterrupt:
-            _interrupted(recorder)
-    _finish(result, recorder, as_json, result.uploads)
-
-
-def _interrupted(recorder: Recorder) -> None:
-    counts = ", ".join(f"{n} {s}" for s, n in sorted(recorder.counts().items()))
-    where = f"; {recorder.path} records what was done" if recorder.path else ""
-    say(f"interrupted ({counts}){where}")
-    raise click.exceptions.Exit(130)
+            counts = ", ".join(f"{n} {s}" for s, n in sorted(recorder.counts().items()))
+            where = f"; {recorder.path} records what was done" if recorder.path else ""
+            say(f"interrupted ({counts}){where}")
+            raise click.exceptions.Exit(130) from None
+    _finish(result, recorder, as_json, result.uploads if command == "batch" else None)
 
 
 @click.command("rollback")
@@ -238,19 +256,20 @@ def rollback(
             "over the report it reads"
         )
     _, items = record.load(report)
-    with daily_client() as client, _Progress() as progress:
-        recorder = _recorder("rollback", report, report_path, dry_run)
-        try:
-            result = pipeline.rollback(
-                items,
-                client,
-                recorder,
-                force=force,
-                verify=not no_verify,
-                dry_run=dry_run,
-                concurrency=concurrency,
-                reporter=progress,
-            )
-        except KeyboardInterrupt:
-            _interrupted(recorder)
-    _finish(result, recorder, as_json, None)
+    _recorded_run(
+        "rollback",
+        report,
+        report_path,
+        dry_run,
+        as_json,
+        lambda client, recorder, progress: pipeline.rollback(
+            items,
+            client,
+            recorder,
+            force=force,
+            verify=not no_verify,
+            dry_run=dry_run,
+            concurrency=concurrency,
+            reporter=progress,
+        ),
+    )

@@ -1,0 +1,271 @@
+"""How a call to Daily ends: its errors, the shared rate limiter, and the retries.
+
+One budget per call counts every wait (limiter slots, backoff, Retry-After); every single
+wait is capped (``MAX_WAIT``); every wait ends at once on Ctrl-C. tenacity runs the
+attempts (:func:`with_retries`). The HTTP side (what is retryable, what an answer means)
+is :mod:`holdmusic.daily`'s.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import tenacity
+
+from holdmusic.errors import HoldmusicError
+
+DEFAULT_RATE = 18.0  # requests/s: a little under Daily's documented 20/s
+DEFAULT_BURST = 5
+MAX_WAIT = 20.0  # s: the longest single wait (Retry-After, backoff, the limiter's penalty)
+RETRY_BUDGET = 60.0  # s: all the waiting one call may do before it gives up
+
+log = logging.getLogger("holdmusic.daily")
+T = TypeVar("T")
+
+
+class DailyError(HoldmusicError):
+    """Daily answered with an error, or could not be reached.
+
+    ``outcome_unknown``: a request was sent whose answer never came (or was a 5xx, or
+    unreadable), so for a PUT nobody knows whether it was applied.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        error: str | None = None,
+        outcome_unknown: bool = False,
+    ):
+        super().__init__(message)
+        self.status = status
+        self.error = error
+        self.outcome_unknown = outcome_unknown
+
+
+class DailyAuthError(DailyError):
+    """The key was missing, malformed or rejected."""
+
+
+class DailyNotFound(DailyError):
+    """No object with that id (on this domain)."""
+
+
+class DailyRequestError(DailyError):
+    """Daily refused the request as invalid (400); its ``info`` says why."""
+
+
+class DailyUnavailable(DailyError):
+    """Rate limits, server errors or the network won, after every retry."""
+
+
+class DailyInterrupted(DailyError):
+    """The run was interrupted (Ctrl-C) while this call waited or was in flight."""
+
+
+class Retryable(Exception):
+    """Internal: a failure worth another attempt. ``unknown``: it may have been applied."""
+
+    def __init__(
+        self, error: DailyError, retry_after: float | None = None, *, unknown: bool = False
+    ):
+        super().__init__(str(error))
+        self.error = error
+        self.retry_after = retry_after
+        self.unknown = unknown
+
+
+class OverBudget(Exception):
+    """Internal: the limiter's next slot is further away than the call's budget allows."""
+
+
+class Interrupted(Exception):
+    """Internal: a wait between attempts was cut short by ``DailyClient.interrupt``."""
+
+
+class Budget:
+    """One call's retry state: all its waiting (limiter slots, backoff, Retry-After) is
+    counted against one budget, and each pause is decided once."""
+
+    def __init__(self, budget: float, backoff: Callable[[int, float | None], float]) -> None:
+        self.budget = budget
+        self.waited = 0.0
+        self.unknown = False  # was any attempt sent without a definite answer?
+        self.last: DailyError | None = None
+        self.retry_after: float | None = None
+        self.over_budget = False
+        self._backoff = backoff
+        self._pauses: dict[int, float] = {}
+
+    def left(self) -> float:
+        return self.budget - self.waited
+
+    def failed(self, exc: Retryable) -> None:
+        self.last, self.retry_after = exc.error, exc.retry_after
+        self.unknown = self.unknown or exc.unknown
+
+    def pause(self, attempt: int) -> float:
+        """The wait after ``attempt`` (jittered once: stop and wait must agree on it)."""
+        if attempt not in self._pauses:
+            self._pauses[attempt] = self._backoff(attempt, self.retry_after)
+        return self._pauses[attempt]
+
+    def final_error(self, what: str, interrupted: bool) -> DailyError:
+        """The one error a call that gave up raises: why it stopped, and whether a request
+        was sent without a definite answer."""
+        if interrupted:
+            message = f"interrupted during {what}" if self.unknown else "not attempted: interrupted"
+            return DailyInterrupted(message, outcome_unknown=self.unknown)
+        last = self.last
+        if last is None:
+            last = DailyUnavailable(
+                f"Daily's rate limit would have held {what} back for more than "
+                f"the {self.budget:g} s retry budget"
+            )
+        elif self.over_budget:
+            last = type(last)(
+                f"{last} (gave up: waiting longer would pass the {self.budget:g} s retry budget)",
+                status=last.status,
+                error=last.error,
+            )
+        last.outcome_unknown = self.unknown
+        return last
+
+
+class RateLimiter:
+    """Token bucket (as GCRA): ``burst`` requests at once, then ``rate`` per second.
+
+    Shared by every thread; each ``acquire`` reserves the next free slot under a lock
+    and sleeps outside it. ``penalize`` pushes every thread back after a 429, by at most
+    ``MAX_WAIT``: one Retry-After of 99999 once froze every thread for 27 hours.
+    """
+
+    def __init__(
+        self,
+        rate: float = DEFAULT_RATE,
+        burst: int = DEFAULT_BURST,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] | None = None,
+        max_penalty: float = MAX_WAIT,
+    ) -> None:
+        if rate <= 0 or burst < 1:
+            raise ValueError("rate must be > 0 and burst >= 1")
+        self.interval = 1.0 / rate
+        self.allowance = (burst - 1) * self.interval
+        self._clock = clock
+        self._sleep = sleep
+        self.max_penalty = max_penalty
+        self._next = float("-inf")  # the first caller, whatever the clock says, goes at once
+        self._lock = threading.Lock()
+
+    def acquire(
+        self, max_wait: float = math.inf, interrupt: threading.Event | None = None
+    ) -> float | None:
+        """Wait for a slot; returns how long this caller waited.
+
+        None (and no slot taken) when the slot is more than ``max_wait`` away. With
+        ``interrupt``, setting that event cuts the wait short (:class:`DailyInterrupted`).
+        """
+        with self._lock:
+            now = self._clock()
+            slot = max(self._next, now - self.allowance)
+            wait = slot - now
+            if wait > max_wait:
+                return None
+            self._next = slot + self.interval
+        if wait > 0:
+            pause(wait, self._sleep, interrupt)
+            return wait
+        return 0.0
+
+    def penalize(self, seconds: float) -> None:
+        with self._lock:
+            self._next = max(self._next, self._clock() + min(seconds, self.max_penalty))
+
+
+def pause(
+    seconds: float, sleep: Callable[[float], None] | None, interrupt: threading.Event | None
+) -> None:
+    if sleep is not None:
+        sleep(seconds)
+    elif interrupt is None:
+        time.sleep(seconds)
+    elif interrupt.wait(seconds):
+        raise DailyInterrupted("not attempted: interrupted")
+
+
+def with_retries(
+    attempt: Callable[[], T],
+    what: str,
+    *,
+    limiter: RateLimiter,
+    max_attempts: int,
+    budget: float,
+    backoff: Callable[[int, float | None], float],
+    interrupt: threading.Event,
+) -> T:
+    """Run ``attempt`` until it succeeds, under ``limiter``, with tenacity.
+
+    tenacity runs the attempts; this supplies what it cannot know: ``stop`` reads the
+    call's one budget (limiter waits included) and gives up *before* a wait that would
+    pass it, ``wait`` is ``backoff`` (which caps Retry-After and jittered backoff), and
+    ``sleep`` ends at once when ``interrupt`` is set. ``what`` ("GET /path") names the
+    call in messages.
+    """
+    if interrupt.is_set():  # queued work after a Ctrl-C sends nothing
+        raise DailyInterrupted("not attempted: interrupted")
+    call = Budget(budget, backoff)
+
+    def one() -> T:
+        try:
+            slot = limiter.acquire(call.left(), interrupt)
+        except DailyInterrupted as exc:
+            exc.outcome_unknown = call.unknown
+            raise
+        if slot is None:  # the shared limiter is held back past this call's budget
+            raise OverBudget
+        call.waited += slot
+        try:
+            return attempt()
+        except Retryable as exc:
+            call.failed(exc)
+            raise
+
+    def stop(state: tenacity.RetryCallState) -> bool:
+        if state.attempt_number >= max_attempts or interrupt.is_set():
+            return True
+        if call.waited + call.pause(state.attempt_number) > call.budget:
+            call.over_budget = True
+            return True
+        return False
+
+    def sleep(seconds: float) -> None:
+        try:
+            pause(seconds, None, interrupt)
+        except DailyInterrupted:
+            raise Interrupted from None
+        call.waited += seconds
+
+    def log_retry(state: tenacity.RetryCallState) -> None:
+        n = state.attempt_number
+        log.info("retrying after %s (attempt %d, waiting %.2fs)", call.last, n, call.pause(n))
+
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception_type(Retryable),
+        stop=stop,
+        wait=lambda state: call.pause(state.attempt_number),
+        sleep=sleep,
+        before_sleep=log_retry,
+        reraise=True,
+    )
+    try:
+        return retrying(one)
+    except (Retryable, OverBudget, Interrupted):
+        pass
+    raise call.final_error(what, interrupt.is_set()) from None
