@@ -47,7 +47,7 @@ from holdmusic.dailyretry import (  # re-exported: callers know them as daily.*
     with_retries,
 )
 from holdmusic.errors import UsageError
-from holdmusic.publicurl import deadline, deadline_passed, guarded_transport
+from holdmusic.netguard import deadline, deadline_passed, guarded_transport
 
 __all__ = [
     "DEFAULT_BURST",

@@ -352,7 +352,7 @@ SILENCE_DBFS = -50.0
 
 @dataclass(frozen=True)
 class Listening:
-    """Measurements of the decoded audio (``holdmusic.studio.listen``)."""
+    """Measurements of the decoded audio (``holdmusic.studio.listening.listen``)."""
 
     loudness_lufs: float | None  # BS.1770 integrated, channels as they are; None: silent
     true_peak_dbtp: float | None  # None: digital silence

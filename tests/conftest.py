@@ -146,3 +146,13 @@ class Stack:
     def keys(self, bucket: str | None = None) -> list[str]:
         listing = self.s3.client().list_objects_v2(Bucket=bucket or self.public_bucket)
         return sorted(o["Key"] for o in listing.get("Contents", []))
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test argument named after one of mp3factory.FIXTURE_SETS runs once per fixture of
+    that set, as the factory built them."""
+    from tests.mp3factory import FIXTURE_SETS, fixture_names
+
+    for kind in FIXTURE_SETS:
+        if kind in metafunc.fixturenames:
+            metafunc.parametrize(kind, fixture_names(metafunc.config, kind))

@@ -17,70 +17,14 @@ from holdmusic import rules
 from tests.mp3factory import Made, id3v2_tag, id3v2_text
 
 # Every fixture mp3factory builds (tests/test_audio.py lists the measurable ones).
-FIXTURES = (
-    "adts_aac",
-    "apev2_trailing",
-    "cat_two",
-    "cbr_320_stereo",
-    "cbr_mono_44k",
-    "cbr_stereo_128k",
-    "crc_protected",
-    "empty",
-    "exactly_60",
-    "ffmpeg_libmp3lame",
-    "flac",
-    "free_format",
-    "gapless_59_98",
-    "html",
-    "id3_only",
-    "id3v1_trailing",
-    "id3v23_apic",
-    "id3v24_appended",
-    "id3v24_footer",
-    "id3v2_stacked",
-    "junk_before",
-    "junk_between",
-    "just_under_10mb",
-    "just_under_60",
-    "leading_silence",
-    "lyrics3v2",
-    "m4a_aac",
-    "mp1_layer1",
-    "mp2_layer2",
-    "mpeg25_8k",
-    "mpeg2_22k",
-    "mpeg2_cbr_small_no_tag",
-    "no_xing_cbr",
-    "ogg_opus",
-    "ogg_vorbis",
-    "random_sync",
-    "s3_xml_error",
-    "shine_no_tag",
-    "short_10s",
-    "text",
-    "too_large",
-    "truncated",
-    "vbr_48k",
-    "vbr_mpeg25_11k",
-    "vbr_no_xing",
-    "wav_mp3",
-    "wav_pcm",
-    "xing_lie",
-)
-
 MB = 1_000_000
-
-
-def test_fixture_list_is_complete(mp3s: dict[str, Made]) -> None:
-    assert set(FIXTURES) == set(mp3s)
 
 
 # --- every fixture: the verdict a user gets ---------------------------------------------
 
 
-@pytest.mark.parametrize("name", FIXTURES)
-def test_verdict_of_every_fixture(mp3s: dict[str, Made], name: str) -> None:
-    made = mp3s[name]
+def test_verdict_of_every_fixture(mp3s: dict[str, Made], any_fixture: str) -> None:
+    made = mp3s[any_fixture]
     v = rules.check_path(made.path)
     assert v.path == str(made.path)
     assert v.size_bytes == made.path.stat().st_size
@@ -316,7 +260,12 @@ def test_to_dict_shape(mp3s: dict[str, Made]) -> None:
     assert d["size_bytes"] == mp3s["cbr_stereo_128k"].path.stat().st_size
     assert d["duration_seconds"] == 30.0
     assert d["problems"] == [
-        {"code": "stereo", "severity": "warning", "message": d["problems"][0]["message"]}
+        {
+            "code": "stereo",
+            "severity": "warning",
+            "message": "stereo: phone calls are mono, so half the bits are wasted and parts of "
+            "the mix can cancel out when it is folded down; export mono",
+        }
     ]
     f = d["format"]
     assert (f["mpeg_version"], f["layer"], f["sample_rate"], f["channels"]) == ("1", 3, 44100, 2)

@@ -139,9 +139,10 @@ def listen_option(f: click.decorators.FC) -> click.decorators.FC:
 def listener(command: str) -> Callable[[rules.Verdict, str | bytes], rules.Verdict]:
     """The --listen step, or a usage error naming the install when PyAV is missing."""
     from holdmusic import studio
+    from holdmusic.studio import listening
 
     studio.load_av(command)
-    return studio.hear
+    return listening.hear
 
 
 def report_option(help_text: str) -> Callable[[click.decorators.FC], click.decorators.FC]:

@@ -101,13 +101,14 @@ def fix(
     error (including the audio extra not being installed).
     """
     from holdmusic import studio
+    from holdmusic.studio import fixing
 
     if length >= max_seconds:
         raise click.BadParameter(
             f"{length:g} s is not under --max-seconds {max_seconds:g}", param_hint="--length"
         )
     out = output or studio.default_output(path)
-    settings = studio.FixSettings(
+    settings = fixing.FixSettings(
         length_seconds=length,
         max_seconds=max_seconds,
         start_seconds=start,
@@ -119,7 +120,7 @@ def fix(
         channels=2 if stereo else 1,
     )
     limits = rules.Limits(max_bytes=max_bytes, max_seconds=max_seconds)
-    result = studio.fix(path, out, settings, limits, force=force)
+    result = fixing.fix(path, out, settings, limits, force=force)
     verdict = result.verdict
     if as_json:
         click.echo(

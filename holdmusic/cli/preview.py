@@ -24,9 +24,10 @@ def preview(path: str, output: str | None, alaw: bool, force: bool) -> None:
     2 on a usage error (including the audio extra not being installed).
     """
     from holdmusic import studio
+    from holdmusic.studio import phone
 
     out = output or studio.default_output(path, ".caller.wav")
-    p = studio.preview(path, out, alaw=alaw, force=force)
+    p = phone.preview(path, out, alaw=alaw, force=force)
     law = "A-law" if alaw else "μ-law"
     click.echo(
         f"Wrote {p.output}: {p.seconds:.3f} s, 8 kHz mono G.711 {law} WAV, "
