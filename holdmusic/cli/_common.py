@@ -61,7 +61,7 @@ ALARMING = (FAILED, PENDING, MISMATCHED)
 _VERDICT_COLOURS = {"PASSED": "green", "PASSED, with warnings": "yellow", "FAILED": "red"}
 
 
-def say(message: str) -> None:
+def to_stderr(message: str) -> None:
     """Progress goes to stderr, so stdout stays clean for the URL or JSON."""
     click.echo(message, err=True)
 
@@ -328,20 +328,20 @@ def report_verdict(prepared: Prepared) -> None:
 def report_published(published: Published) -> None:
     stored, check = published.stored, published.public
     action = "uploaded" if stored.uploaded else "already there with the same sha256, not uploaded"
-    say(f"Uploading to s3://{stored.bucket}/{stored.key}: {action}")
+    to_stderr(f"Uploading to s3://{stored.bucket}/{stored.key}: {action}")
     if check.ok:
-        say(
+        to_stderr(
             f"Checking {check.url} anonymously: PASSED "
             f"({check.status}, {check.content_type}, {check.size_bytes:,} bytes, sha256 matches)"
         )
     else:
-        say(f"Checking {check.url} anonymously: FAILED")
+        to_stderr(f"Checking {check.url} anonymously: FAILED")
         for p in check.problems:
-            say(f"  error: {p}")
+            to_stderr(f"  error: {p}")
         where = f"s3://{stored.bucket}/{stored.key}"
-        say(f"  (the object stays at {where}, unused; run again after the fix)")
+        to_stderr(f"  (the object stays at {where}, unused; run again after the fix)")
     for w in check.warnings:
-        say(f"  warning: {w}")
+        to_stderr(f"  warning: {w}")
 
 
 def published_dict(prepared: Prepared, published: Published | None) -> dict[str, Any]:

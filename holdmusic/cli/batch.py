@@ -20,9 +20,9 @@ from holdmusic.cli._common import (
     limits_from,
     print_json,
     report_option,
-    say,
     storage_options,
     storage_settings,
+    to_stderr,
 )
 
 if TYPE_CHECKING:
@@ -74,7 +74,7 @@ class _Progress(update.Progress):
         if self.bar is not None:
             self.task = self.bar.add_task(name, total=total)
         else:
-            say(f"{name}: {total}")
+            to_stderr(f"{name}: {total}")
 
     def advance(self, text: str | None = None) -> None:
         self._step(text, on_bar=True)
@@ -94,13 +94,13 @@ class _Progress(update.Progress):
                 self.bar.console.print(text)
         elif text:
             width = len(str(self.total))
-            say(f"  [{self.done:>{width}}/{self.total}] {text}")
+            to_stderr(f"  [{self.done:>{width}}/{self.total}] {text}")
 
     def message(self, text: str) -> None:
         if self.bar is not None:
             self.bar.console.print(text)
         else:
-            say(text)
+            to_stderr(text)
 
 
 _report_option = report_option(
@@ -120,22 +120,22 @@ def _finish(result: RunResult, recorder: Recorder, as_json: bool, uploads: int |
     if recorder.dry_run:  # the plan: what would change, from what to what
         for item in recorder.items.values():
             if item.status == WOULD_UPDATE:
-                say(f"  {item.config_id}: {item.previous_url or '(none)'} → {item.url}")
+                to_stderr(f"  {item.config_id}: {item.previous_url or '(none)'} → {item.url}")
     counts = recorder.counts()
     parts = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     line = f"{len(recorder.items)} configs: {parts}"
     if uploads is not None:
         line += f"; {uploads} file{'s' if uploads != 1 else ''} uploaded"
     if result.stopped:
-        say(click.style("Stopped: ", fg="red") + result.stopped)
-    say(line)
+        to_stderr(click.style("Stopped: ", fg="red") + result.stopped)
+    to_stderr(line)
     for item in recorder.items.values():
         # pending and mismatched configs may have changed: as loud as failures
         if item.status in ALARMING or item.changed_fields:
             status = click.style(item.status, fg="red")
-            say(f"  {item.config_id}: {status}: {item.error}")
+            to_stderr(f"  {item.config_id}: {status}: {item.error}")
     if recorder.path:
-        say(f"Report: {recorder.path}")
+        to_stderr(f"Report: {recorder.path}")
     if as_json:
         print_json(recorder.to_dict())
     raise click.exceptions.Exit(0 if result.ok else 1)
@@ -211,7 +211,7 @@ def _recorded_run(
         except KeyboardInterrupt:
             counts = ", ".join(f"{n} {s}" for s, n in sorted(recorder.counts().items()))
             where = f"; {recorder.path} records what was done" if recorder.path else ""
-            say(f"interrupted ({counts}){where}")
+            to_stderr(f"interrupted ({counts}){where}")
             raise click.exceptions.Exit(130) from None
     _finish(result, recorder, as_json, result.uploads if command == "batch" else None)
 

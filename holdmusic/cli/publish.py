@@ -19,10 +19,10 @@ from holdmusic.cli._common import (
     report_option,
     report_published,
     report_verdict,
-    say,
     storage_options,
     storage_settings,
     styled_status,
+    to_stderr,
 )
 from holdmusic.update import Progress
 
@@ -41,24 +41,24 @@ class _Steps(Progress):
     def configs(self, found: dict[str, DialinConfig | DailyError]) -> None:
         from holdmusic.daily import DailyError, target_problem
 
-        say(f"Reading {len(found)} dial-in config{'s' if len(found) != 1 else ''}:")
+        to_stderr(f"Reading {len(found)} dial-in config{'s' if len(found) != 1 else ''}:")
         for cid, got in found.items():
             if isinstance(got, DailyError):
-                say(f"  {cid}: " + click.style("FAILED", fg="red") + f" {got}")
+                to_stderr(f"  {cid}: " + click.style("FAILED", fg="red") + f" {got}")
                 continue
             problem = target_problem(got)
             where = got.phone_number or got.name_prefix or got.type
             current = got.hold_music_url or "(no hold music set)"
             if problem:
-                say(f"  {cid} ({where}): " + click.style("FAILED", fg="red") + f" {problem}")
+                to_stderr(f"  {cid} ({where}): " + click.style("FAILED", fg="red") + f" {problem}")
             else:
-                say(f"  {cid} ({where}): hold_music_url = {current}")
+                to_stderr(f"  {cid} ({where}): hold_music_url = {current}")
 
     def published(self, published: Published) -> None:
         report_published(published)
 
     def outcome(self, item: Item, *, sent: bool) -> None:
-        say("  " + describe_outcome(item))
+        to_stderr("  " + describe_outcome(item))
 
 
 def describe_outcome(o: Item) -> str:
@@ -193,7 +193,7 @@ def publish(
         )
     summarize(result, file)
     if recorder.path is not None and recorder.items:
-        say(f"Report: {recorder.path}")
+        to_stderr(f"Report: {recorder.path}")
     url = result_dict(result, file)["url"]
     if as_json:
         print_json(result_dict(result, file))
@@ -207,17 +207,17 @@ def summarize(result: RunResult, path: str) -> None:
     published = result.published.get(path)
     url = published.stored.url if published else planned
     if planned:
-        say(f"Dry run: would upload to {planned}")
+        to_stderr(f"Dry run: would upload to {planned}")
         for o in result.items:
-            say("  " + describe_outcome(o))
+            to_stderr("  " + describe_outcome(o))
     if result.stopped:  # the step that stopped it has printed why
-        say(click.style("Stopped: ", fg="red") + result.stopped)
+        to_stderr(click.style("Stopped: ", fg="red") + result.stopped)
         return
     counts: dict[str, int] = {}
     for o in result.items:
         counts[o.status] = counts.get(o.status, 0) + 1
     parts = ", ".join(f"{n} {s}" for s, n in counts.items())
-    say(f"Summary: {parts or 'no configs'}" + (f" → {url}" if url else ""))
+    to_stderr(f"Summary: {parts or 'no configs'}" + (f" → {url}" if url else ""))
     for o in result.items:
         if o.changed_fields:
-            say(click.style(f"WARNING: {o.config_id}: {o.error}", fg="red", bold=True))
+            to_stderr(click.style(f"WARNING: {o.config_id}: {o.error}", fg="red", bold=True))

@@ -14,9 +14,9 @@ from holdmusic.cli._common import (
     published_dict,
     report_published,
     report_verdict,
-    say,
     storage_options,
     storage_settings,
+    to_stderr,
 )
 
 
@@ -76,8 +76,8 @@ def bucket_policy(
     )
     if not apply:
         print_json(storage.bucket_policy(bucket, settings.prefix))
-        say(f"Would allow anonymous s3:GetObject on {resource} (--apply puts it)")
+        to_stderr(f"Would allow anonymous s3:GetObject on {resource} (--apply puts it)")
         return
     policy = storage.apply_bucket_policy(settings)
     print_json(policy)
-    say(f"Applied: anonymous s3:GetObject on {resource}")
+    to_stderr(f"Applied: anonymous s3:GetObject on {resource}")
