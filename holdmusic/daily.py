@@ -285,10 +285,27 @@ class DailyClient:
             before_sleep=self._log_retry,
             reraise=True,
         )
+        attempts = 0
+        started = time.monotonic()
+
+        def attempt() -> Any:
+            nonlocal attempts
+            attempts += 1
+            return self._once(method, path, ident, **kwargs)
+
         try:
-            return retrying(self._once, method, path, ident, **kwargs)
+            return retrying(attempt)
         except _Retryable as exc:
-            raise exc.error from None
+            error = exc.error
+            if isinstance(error, DailyUnavailable):
+                # Say how hard it tried: "could not be reached" after 1 s and after 60 s
+                # call for different fixes (a typo in DAILY_API_URL vs a Daily outage).
+                waited = time.monotonic() - started
+                tried = f"tried {attempts} time{'' if attempts == 1 else 's'} over {waited:.1f} s"
+                error = DailyUnavailable(
+                    f"{error} ({tried})", status=error.status, error=error.error
+                )
+            raise error from None
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
         """Retry-After when Daily gives one, else exponential backoff with full jitter."""

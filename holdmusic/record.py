@@ -8,7 +8,8 @@ which configs *may* have changed, and from what. Outcomes are written within
 ``pending``, which stays true, and a batch of thousands does not rewrite its report per item.
 
 Item statuses: ``updated``, ``unchanged``, ``failed``, ``skipped``, ``would_update``
-(dry run) and ``pending`` (sent, or about to be, when the run stopped).
+(dry run), ``not_attempted`` (nothing was sent: the run stopped before it) and ``pending``
+(sent, or about to be, when the run stopped).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ FAILED = "failed"
 SKIPPED = "skipped"  # deliberately left alone (e.g. changed by someone since)
 WOULD_UPDATE = "would_update"  # dry run
 QUEUED = "queued"  # nothing sent yet
+NOT_ATTEMPTED = "not_attempted"  # never tried: the run stopped first (not a failure of its own)
 PENDING = "pending"  # a PUT was sent (or about to be): it may have been applied
 FORMAT = 1
 FLUSH_SECONDS = 0.25  # how stale a "pending" item that has in fact finished may be on disk
