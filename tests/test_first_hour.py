@@ -83,6 +83,18 @@ def test_strict_says_that_it_turned_the_warnings_into_a_failure(cli: Cli) -> Non
     assert plain.exit_code == 0 and "--strict" not in plain.stdout
 
 
+def test_strict_junit_says_why_too(cli: Cli, tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    report = tmp_path / "j.xml"
+    r = cli("validate", "--strict", "--junit", str(report), str(SAMPLES / "jingle-stereo.mp3"))
+    assert r.exit_code == 1
+    failure = ET.parse(report).find(".//failure")
+    assert failure is not None and failure.get("type") == "stereo"
+    assert failure.get("message", "").startswith("--strict: stereo: phone calls are mono")
+    assert (failure.text or "").endswith("FAILED because of --strict: its warnings count as errors")
+
+
 def test_batch_shows_each_files_warnings_before_any_put(
     stack: Stack, cli: Cli, music: Path
 ) -> None:
