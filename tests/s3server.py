@@ -118,7 +118,6 @@ def pick_ports(count: int = len(_COMPONENTS)) -> list[int]:
             s.close()
 
 
-VOLUME_SIZE_MB = 16  # objects here are MP3s of a few MB at most; the filer chunks at 4 MB
 _DIR_PREFIX = "hm-weed-"
 _OWNER_FILE = "owner.pid"
 _PORTS_FILE = "ports.json"
@@ -272,12 +271,12 @@ class WeedMini:
             "-s3.autoCreateBucket=false",
             "-s3.allowDeleteBucketNotEmpty=false",
             "-volume.preStopSeconds=0",  # SIGTERM -> exit in ~1 s instead of ~4 s
-            # Every bucket is a collection with volumes of its own, and weed mini allows
-            # free disk / volume size of them, with a size it picks from the free disk
-            # (up to 1 GiB): ~70 buckets with data on a disk with 70 GB free, far fewer on
-            # a small one. The suite makes more than that; small volumes lift the cap
-            # (their files are sparse, so nothing is used up front).
-            f"-master.volumeSizeLimitMB={VOLUME_SIZE_MB}",
+            # Each bucket that holds an object takes a volume of its own, and the number
+            # of volumes is free disk / volume size. mini sizes volumes by the disk (up to
+            # 1 GB: 74 volumes on a dev box), which ran out mid-suite ("InternalError" on
+            # PutObject). Test objects are small; 16 MB volumes allow ~64x as many buckets.
+            # (-volume.max would be plainer, but weed 4.44, our floor, lacks it in mini.)
+            "-master.volumeSizeLimitMB=16",
             f"-filer.localSocket={self.tmp / 'filer.sock'}",
             f"-s3.localSocket={self.tmp / 's3.sock'}",
         ]
