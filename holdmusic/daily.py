@@ -1,4 +1,4 @@
-"""A small client for Daily's dial-in config API (see shared DAILY_API.md for the facts).
+"""A small client for Daily's dial-in config API (facts from docs.daily.co/reference/rest-api).
 
 - Explicit timeouts on every request; ``transport`` is injectable (httpx's model).
 - Retries 429, 5xx, connection errors and timeouts with exponential backoff and jitter,

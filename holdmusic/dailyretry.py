@@ -100,6 +100,8 @@ class Budget:
         self.last: DailyError | None = None
         self.retry_after: float | None = None
         self.over_budget = False
+        self.sent = 0  # attempts that got a limiter slot (and so were sent)
+        self.started = time.monotonic()
         self._backoff = backoff
         self._pauses: dict[int, float] = {}
 
@@ -134,6 +136,12 @@ class Budget:
                 status=last.status,
                 error=last.error,
             )
+        if isinstance(last, DailyUnavailable) and self.sent:
+            # Say how hard it tried: out of reach after 1 s and after 60 s call for
+            # different fixes (a typo in DAILY_API_URL vs an outage).
+            took = time.monotonic() - self.started
+            tried = f"tried {self.sent} time{'' if self.sent == 1 else 's'} over {took:.1f} s"
+            last = type(last)(f"{last} ({tried})", status=last.status, error=last.error)
         last.outcome_unknown = self.unknown
         return last
 
@@ -231,6 +239,7 @@ def with_retries(
         if slot is None:  # the shared limiter is held back past this call's budget
             raise OverBudget
         call.waited += slot
+        call.sent += 1
         try:
             return attempt()
         except Retryable as exc:

@@ -29,7 +29,7 @@ from holdmusic.record import (
     Item,
     Recorder,
 )
-from holdmusic.update import Progress, not_attempted, preflight, put_phase
+from holdmusic.update import Found, Progress, not_attempted, preflight, put_phase
 
 if TYPE_CHECKING:
     from holdmusic.daily import DailyClient, DialinConfig
@@ -179,8 +179,8 @@ class _Run:
             self.urls if self.dry_run else {},
         )
 
-    def stop(self, reason: str, stopped: str, status: str = FAILED) -> RunResult:
-        not_attempted(self.recorder, reason, status)
+    def stop(self, reason: str, stopped: str) -> RunResult:
+        not_attempted(self.recorder, reason)
         return self.result(stopped)
 
     def go(self, skip_invalid: bool) -> RunResult:
@@ -193,20 +193,15 @@ class _Run:
                 f"{'the' if one else 'a'} file failed validation: nothing uploaded, "
                 "no config changed",
             )
-        usable, failed = self.read_configs(live)
+        found, usable, failed = self.read_configs(live)
         if failed and self.all_or_nothing:
-            return self.stop(
-                "see the failed configs",
-                "a config cannot take hold music: nothing uploaded, no config changed",
-                SKIPPED,
-            )
+            return self.stop("see the failed configs", _preflight_stop(found, failed))
         live = [a for a in live if a.config_id in usable]
         public = self.upload(live)
         if public < len({a.file for a in live}) and self.all_or_nothing:
             return self.stop(
                 "the URL is not public",
                 "the public check failed: no config was pointed at the URL",
-                SKIPPED,
             )
         targets = {a.config_id: self.urls[a.file] for a in live if a.file in self.urls}
         put_phase(
@@ -230,9 +225,6 @@ class _Run:
             progress.verdict(p)
             progress.advance(None if p.ok else f"{path}: FAILED validation")
         bad = {path for path, p in self.prepared.items() if not p.ok}
-        for path in sorted(bad):
-            codes = ", ".join(f"{x.code}: {x.message}" for x in self.prepared[path].verdict.errors)
-            progress.message(f"{path} failed validation: {codes}")
         self.recorder.update_many(
             {
                 a.config_id: {"status": FAILED, "error": "the file failed validation"}
@@ -248,7 +240,7 @@ class _Run:
 
     def read_configs(
         self, live: list[Assignment]
-    ) -> tuple[dict[str, DialinConfig], dict[str, Item]]:
+    ) -> tuple[Found, dict[str, DialinConfig], dict[str, Item]]:
         self.progress.phase("reading configs", len(live))
         found, usable, failed = preflight(
             self.client,
@@ -264,7 +256,7 @@ class _Run:
             }
             | {cid: {"previous_url": c.hold_music_url} for cid, c in usable.items()}
         )
-        return usable, failed
+        return found, usable, failed
 
     def upload(self, live: list[Assignment]) -> int:
         """Upload each needed file once and prove it public; how many passed."""
@@ -314,6 +306,17 @@ class _Run:
                 }
             )
         return len(self.urls)
+
+
+def _preflight_stop(found: Found, failed: dict[str, Item]) -> str:
+    """Why an all-or-nothing run stopped before uploading: Daily out of reach is not a bad
+    config."""
+    from holdmusic.daily import DailyUnavailable
+
+    unreachable = [e for e in found.values() if isinstance(e, DailyUnavailable)]
+    if len(unreachable) == len(failed):
+        return f"Daily could not be reached: {unreachable[0]}; nothing uploaded, no config changed"
+    return "a config cannot take hold music: nothing uploaded, no config changed"
 
 
 def rollback(

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from holdmusic.record import (
     FAILED,
     MISMATCHED,
+    NOT_ATTEMPTED,
     PENDING,
     QUEUED,
     UNCHANGED,
@@ -151,7 +152,7 @@ def point_config(client: DailyClient, before: DialinConfig, url: str) -> Item:
     stays ``pending`` even when the GET shows the old value: it may land later, and
     rollback looks at every pending config.
     """
-    from holdmusic.daily import DailyError
+    from holdmusic.daily import DailyError, DailyInterrupted
 
     def outcome(status: str, error: str | None = None, **more: Any) -> Item:
         return Item(
@@ -170,6 +171,8 @@ def point_config(client: DailyClient, before: DialinConfig, url: str) -> Item:
         after = client.set_hold_music(before.id, url)
     except DailyError as exc:
         unknown = exc.outcome_unknown
+        if isinstance(exc, DailyInterrupted) and not unknown:  # Ctrl-C before it was sent
+            return outcome(NOT_ATTEMPTED, str(exc))
         try:
             after = client.get_config(before.id)
         except DailyError:
@@ -217,11 +220,11 @@ def changed_fields(before: DialinConfig, after: DialinConfig) -> tuple[str, ...]
     return tuple(changed)
 
 
-def not_attempted(recorder: Recorder, reason: str, status: str = FAILED) -> None:
+def not_attempted(recorder: Recorder, reason: str) -> None:
     """Close every item nothing was sent for, so the report says so."""
     recorder.update_many(
         {
-            cid: {"status": status, "error": f"not attempted: {reason}"}
+            cid: {"status": NOT_ATTEMPTED, "error": f"not attempted: {reason}"}
             for cid, item in recorder.items.items()
             if item.status == QUEUED
         }
@@ -291,7 +294,7 @@ def put_phase(
         pool.shutdown(wait=True, cancel_futures=True)
         recorder.update_many(
             {
-                cid: {"status": FAILED, "error": "not attempted: interrupted"}
+                cid: {"status": NOT_ATTEMPTED, "error": "not attempted: interrupted"}
                 for cid in todo
                 if cid not in started
             }

@@ -18,6 +18,7 @@ from holdmusic import rules
 from holdmusic.record import (
     FAILED,
     MISMATCHED,
+    NOT_ATTEMPTED,
     PENDING,
     SKIPPED,
     UNCHANGED,
@@ -28,6 +29,7 @@ from holdmusic.record import (
 __all__ = [  # the record's statuses are re-exported: commands compare against them
     "FAILED",
     "MISMATCHED",
+    "NOT_ATTEMPTED",
     "PENDING",
     "SKIPPED",
     "UNCHANGED",
@@ -51,6 +53,7 @@ STATUS_COLOURS = {
     WOULD_UPDATE: "cyan",
     FAILED: "red",
     SKIPPED: "yellow",
+    NOT_ATTEMPTED: "yellow",
     PENDING: "red",
     MISMATCHED: "red",
 }
@@ -64,6 +67,16 @@ _VERDICT_COLOURS = {"PASSED": "green", "PASSED, with warnings": "yellow", "FAILE
 def to_stderr(message: str) -> None:
     """Progress goes to stderr, so stdout stays clean for the URL or JSON."""
     click.echo(message, err=True)
+
+
+def plural(n: int, noun: str) -> str:
+    """``1 config``, ``2 configs``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def status_counts(counts: dict[str, int]) -> str:
+    """``2 updated, 1 not attempted``: item statuses as a person reads them."""
+    return ", ".join(f"{n} {status.replace('_', ' ')}" for status, n in sorted(counts.items()))
 
 
 def styled_status(status: str) -> str:
@@ -170,6 +183,7 @@ def prefix_option(help_text: str) -> Callable[[click.decorators.FC], click.decor
     return click.option(
         "--prefix",
         envvar="HOLDMUSIC_PREFIX",
+        show_envvar=True,
         default=DEFAULT_PREFIX,
         show_default=True,
         help=help_text,
@@ -184,43 +198,48 @@ def storage_option_set(
         click.option(
             "--bucket",
             envvar="HOLDMUSIC_BUCKET",
+            show_envvar=True,
             required=bucket_required,
-            help="Bucket to upload to.  [env: HOLDMUSIC_BUCKET]",
+            help="Bucket to upload to.",
         ),
-        prefix_option("Key prefix (folder) for uploads.  [env: HOLDMUSIC_PREFIX]"),
+        prefix_option("Key prefix (folder) for uploads."),
         click.option(
             "--public-base-url",
             envvar="HOLDMUSIC_PUBLIC_BASE_URL",
+            show_envvar=True,
             help="Public URL of the bucket root (a CDN, or https://BUCKET.s3.REGION.amazonaws.com);"
-            " the file's URL is this + '/' + key.  [env: HOLDMUSIC_PUBLIC_BASE_URL]",
+            " the file's URL is this + '/' + key.",
         ),
         click.option(
             "--endpoint-url",
             envvar="HOLDMUSIC_ENDPOINT_URL",
+            show_envvar=True,
             help="S3-compatible endpoint (R2, MinIO, Spaces, SeaweedFS). boto3's own "
-            "AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL work too.  [env: HOLDMUSIC_ENDPOINT_URL]",
+            "AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL work too.",
         ),
         click.option(
             "--region",
             envvar="HOLDMUSIC_REGION",
-            help="Storage region (default: boto3's, e.g. AWS_REGION).  [env: HOLDMUSIC_REGION]",
+            show_envvar=True,
+            help="Storage region (default: boto3's, e.g. AWS_REGION).",
         ),
         click.option(
             "--acl",
             envvar="HOLDMUSIC_ACL",
+            show_envvar=True,
             type=click.Choice(["none", "public-read"]),
             default="none",
             show_default=True,
-            help="Object ACL: public-read only for buckets that still use ACLs.  "
-            "[env: HOLDMUSIC_ACL]",
+            help="Object ACL: public-read only for buckets that still use ACLs.",
         ),
         click.option(
             "--cache-control",
             envvar="HOLDMUSIC_CACHE_CONTROL",
+            show_envvar=True,
             default=DEFAULT_CACHE_CONTROL,
             show_default=True,
             help="Cache-Control of uploaded objects (keys are content-addressed, so immutable is "
-            "safe).  [env: HOLDMUSIC_CACHE_CONTROL]",
+            "safe).",
         ),
     ]
 
@@ -283,19 +302,29 @@ def describe(verdict: rules.Verdict) -> str:
     )
 
 
-def print_verdict(
-    verdict: rules.Verdict, strict: bool, *, err: bool = False, note: str | None = None
-) -> None:
+def verdict_lines(verdict: rules.Verdict, strict: bool, *, note: str | None = None) -> list[str]:
     """``Checking PATH: STATUS (details)``, an optional note line, then the problems."""
     s = verdict_status(verdict, strict)
-    line = f"Checking {verdict.path}: " + click.style(s, fg=_VERDICT_COLOURS[s])
-    click.echo(line + describe(verdict), err=err)
+    lines = [
+        f"Checking {verdict.path}: " + click.style(s, fg=_VERDICT_COLOURS[s]) + describe(verdict)
+    ]
     if note:
-        click.echo(f"  {note}", err=err)
+        lines.append(f"  {note}")
     for p in verdict.problems:
         colour = "red" if p.severity == "error" else "yellow"
         label = click.style(p.severity, fg=colour)
-        click.echo(f"  {label} [{p.code}]: {p.message}", err=err)
+        lines.append(f"  {label} [{p.code}]: {p.message}")
+    if verdict.passed() and not verdict.passed(strict):
+        # Without this a FAILED file shows only warning lines, which reads like a bug.
+        lines.append("  FAILED because of --strict: its warnings count as errors")
+    return lines
+
+
+def print_verdict(
+    verdict: rules.Verdict, strict: bool, *, err: bool = False, note: str | None = None
+) -> None:
+    for line in verdict_lines(verdict, strict, note=note):
+        click.echo(line, err=err)
 
 
 def end_verdicts(

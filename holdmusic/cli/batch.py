@@ -18,18 +18,21 @@ from holdmusic.cli._common import (
     daily_client,
     limit_options,
     limits_from,
+    plural,
     print_json,
     report_option,
+    status_counts,
     storage_options,
     storage_settings,
     to_stderr,
+    verdict_lines,
 )
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
     from holdmusic.daily import DailyClient
-    from holdmusic.pipeline import RunResult
+    from holdmusic.pipeline import Prepared, RunResult
     from holdmusic.record import Item, Recorder
 
 
@@ -86,6 +89,13 @@ class _Progress(update.Progress):
         # Under a bar only what needs a look; the summary lists changed fields again.
         self._step(text, on_bar=item.status not in (UPDATED, UNCHANGED))
 
+    def verdict(self, prepared: Prepared) -> None:
+        # A file that passes cleanly is not worth a line; one with warnings is, so that a
+        # stereo 192 kbit/s file does not go out without a word.
+        if prepared.verdict.problems:
+            for line in verdict_lines(prepared.verdict, strict=False):
+                self.message(line)
+
     def _step(self, text: str | None, *, on_bar: bool) -> None:
         self.done += 1
         if self.bar is not None and self.task is not None:
@@ -121,11 +131,9 @@ def _finish(result: RunResult, recorder: Recorder, as_json: bool, uploads: int |
         for item in recorder.items.values():
             if item.status == WOULD_UPDATE:
                 to_stderr(f"  {item.config_id}: {item.previous_url or '(none)'} → {item.url}")
-    counts = recorder.counts()
-    parts = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-    line = f"{len(recorder.items)} configs: {parts}"
+    line = f"{plural(len(recorder.items), 'config')}: {status_counts(recorder.counts())}"
     if uploads is not None:
-        line += f"; {uploads} file{'s' if uploads != 1 else ''} uploaded"
+        line += f"; {plural(uploads, 'file')} uploaded"
     if result.stopped:
         to_stderr(click.style("Stopped: ", fg="red") + result.stopped)
     to_stderr(line)
@@ -209,7 +217,7 @@ def _recorded_run(
         try:
             result = go(client, recorder, progress)
         except KeyboardInterrupt:
-            counts = ", ".join(f"{n} {s}" for s, n in sorted(recorder.counts().items()))
+            counts = status_counts(recorder.counts())
             where = f"; {recorder.path} records what was done" if recorder.path else ""
             to_stderr(f"interrupted ({counts}){where}")
             raise click.exceptions.Exit(130) from None

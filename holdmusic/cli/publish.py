@@ -19,6 +19,7 @@ from holdmusic.cli._common import (
     report_option,
     report_published,
     report_verdict,
+    status_counts,
     storage_options,
     storage_settings,
     styled_status,
@@ -216,8 +217,8 @@ def summarize(result: RunResult, path: str) -> None:
     counts: dict[str, int] = {}
     for o in result.items:
         counts[o.status] = counts.get(o.status, 0) + 1
-    parts = ", ".join(f"{n} {s}" for s, n in counts.items())
-    to_stderr(f"Summary: {parts or 'no configs'}" + (f" → {url}" if url else ""))
+    summary = status_counts(counts) or "no configs"
+    to_stderr(f"Summary: {summary}" + (f" → {url}" if url else ""))
     for o in result.items:
         if o.changed_fields:
             to_stderr(click.style(f"WARNING: {o.config_id}: {o.error}", fg="red", bold=True))

@@ -50,15 +50,29 @@ def upload(file: str, as_json: bool, max_bytes: int, max_seconds: float, **param
 
 
 @click.command("bucket-policy")
-@click.option("--bucket", envvar="HOLDMUSIC_BUCKET", required=True, help="[env: HOLDMUSIC_BUCKET]")
-@prefix_option("[env: HOLDMUSIC_PREFIX]")
+@click.option(
+    "--bucket",
+    envvar="HOLDMUSIC_BUCKET",
+    show_envvar=True,
+    required=True,
+    help="Bucket whose policy to print or change.",
+)
+@prefix_option("Key prefix (folder) to make publicly readable.")
 @click.option(
     "--apply", is_flag=True, help="Put the policy on the bucket (keeps other statements)."
 )
 @click.option(
-    "--endpoint-url", envvar="HOLDMUSIC_ENDPOINT_URL", help="[env: HOLDMUSIC_ENDPOINT_URL]"
+    "--endpoint-url",
+    envvar="HOLDMUSIC_ENDPOINT_URL",
+    show_envvar=True,
+    help="S3-compatible endpoint (R2, MinIO, Spaces, SeaweedFS).",
 )
-@click.option("--region", envvar="HOLDMUSIC_REGION", help="[env: HOLDMUSIC_REGION]")
+@click.option(
+    "--region",
+    envvar="HOLDMUSIC_REGION",
+    show_envvar=True,
+    help="Storage region (default: boto3's).",
+)
 def bucket_policy(
     bucket: str, prefix: str, apply: bool, endpoint_url: str | None, region: str | None
 ) -> None:
