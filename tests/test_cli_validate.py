@@ -124,8 +124,8 @@ def test_judged_by_content_not_extension(cli: Cli, mp3s: dict[str, Made], tmp_pa
     assert r.exit_code == 1
     lines = r.stdout.splitlines()
     assert lines[0] == f"Checking {wav}: FAILED"
-    assert (
-        lines[1] == "  error [not_mp3]: this is a WAV (RIFF/WAVE) file with PCM audio, not an MP3"
+    assert lines[1] == (
+        "  error [not_mp3]: this is a WAV (RIFF/WAVE) file with 16-bit PCM audio, not an MP3"
     )
     assert lines[2].startswith(f"Checking {mp3}: PASSED (40.000 s")
     # in a folder, only *.mp3 names are picked up: y.bin is not

@@ -301,8 +301,11 @@ def test_file_above_the_read_limit_is_mapped_not_read(
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert v.info is not None and v.info.samples == 40 * 44100
+    # 70 MB where the Info header counts 0.3 MB: ffmpeg takes it for a concatenated file
+    # and ignores the header's frame count, so the padding is not trimmed at the end.
+    assert v.info is not None and v.info.samples == 1533 * 1152 - 576 - 529 == 40 * 44100 + 911
     assert v.ok and v.size_bytes == 70 * MB  # zero padding after the audio is not junk
+    assert [p.code for p in v.warnings] == ["large_tags"]
     assert peak < 5 * MB, f"peak {peak:,} bytes for a 70 MB file"
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Callable, Iterable, Iterator
 
 import click
 
 from holdmusic import rules
+from holdmusic.text import printable
 
 _STATUS_COLOURS = {"PASSED": "green", "PASSED, with warnings": "yellow", "FAILED": "red"}
 
@@ -18,6 +20,7 @@ def limit_options(f: click.decorators.FC) -> click.decorators.FC:
     f = click.option(
         "--max-seconds",
         type=click.FloatRange(min=0, min_open=True),
+        callback=_finite,
         default=rules.DEFAULT_MAX_SECONDS,
         show_default=True,
         help="Audio must be shorter than this.",
@@ -30,6 +33,13 @@ def limit_options(f: click.decorators.FC) -> click.decorators.FC:
         help="Files must be smaller than this many bytes.",
     )(f)
     return f
+
+
+def _finite(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    """nan passes every comparison and inf none: either would switch the limit off."""
+    if not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a number of seconds", ctx, param)
+    return value
 
 
 def output_file(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -71,7 +81,8 @@ def verdict_options(noun: str) -> Callable[[click.decorators.FC], click.decorato
     "--jobs",
     type=click.IntRange(min=1),
     default=None,
-    help="Worker processes for many files (default: one per CPU).",
+    help="Worker processes (default: from the amount of work, up to one per CPU; "
+    "a few small files are checked in this process).",
 )
 def validate(
     paths: tuple[str, ...],
@@ -90,7 +101,8 @@ def validate(
     """
     targets = rules.expand_paths(list(paths))
     if not targets:
-        raise click.UsageError(f"no *.mp3 files found under {', '.join(paths)}")
+        where = ", ".join(printable(p) for p in paths)
+        raise click.UsageError(f"no *.mp3 files found under {where}")
     limits = rules.Limits(max_bytes=max_bytes, max_seconds=max_seconds)
     verdicts: Iterable[rules.Verdict] = judge(targets, limits, jobs=jobs)
     if junit_path or as_json:
@@ -103,8 +115,9 @@ def validate(
     if junit_path:
         from holdmusic import junit
 
+        xml = junit.render(list(verdicts), strict=strict, suite="holdmusic validate")
         with open(junit_path, "w", encoding="utf-8") as fh:
-            fh.write(junit.render(list(verdicts), strict=strict, suite="holdmusic validate"))
+            fh.write(xml)
     raise SystemExit(1 if failed else 0)
 
 
@@ -154,14 +167,14 @@ def print_verdict(
 ) -> None:
     """``Checking PATH: STATUS (details)``, an optional note line, then the problems."""
     s = status(verdict, strict)
-    line = f"Checking {verdict.path}: " + click.style(s, fg=_STATUS_COLOURS[s])
+    line = f"Checking {printable(verdict.path)}: " + click.style(s, fg=_STATUS_COLOURS[s])
     click.echo(line + describe(verdict), err=err)
     if note:
-        click.echo(f"  {note}", err=err)
+        click.echo(f"  {printable(note)}", err=err)
     for p in verdict.problems:
         colour = "red" if p.severity == "error" else "yellow"
         label = click.style(p.severity, fg=colour)
-        click.echo(f"  {label} [{p.code}]: {p.message}", err=err)
+        click.echo(f"  {label} [{p.code}]: {printable(p.message)}", err=err)
 
 
 def _print_text(verdicts: Iterable[rules.Verdict], strict: bool) -> int:
