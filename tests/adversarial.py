@@ -42,8 +42,7 @@ def _frame(header: bytes, length: int, payload: bytes) -> bytes:
 def info_frames(size: int) -> bytes:
     """320 kbit/s frames whose payload is 'Info' over and over: every frame looks like the
     start of a new encoding, at every offset a tag could sit."""
-    frame = header = HEADER_320
-    frame = header + bytes(SIDE_INFO_MONO) + (b"Info" * 300)[: 1044 - 4 - SIDE_INFO_MONO]
+    frame = HEADER_320 + bytes(SIDE_INFO_MONO) + (b"Info" * 300)[: 1044 - 4 - SIDE_INFO_MONO]
     return (frame * (size // 1044 + 1))[:size]
 
 
@@ -78,7 +77,8 @@ WORST: dict[str, Callable[[int], bytes]] = {
     "sync word every 4 bytes": sync_soup,
     "sync word every 418 bytes": sync_every_frame_plus_one,
     "'Info' in every frame": info_frames,
-    "sample rate switching": rate_switching,
+    "sample rate switching every 4 frames": rate_switching,
+    "sample rate switching every 8 frames": lambda size: rate_switching(size, every=8),
     "headers over noise": headers_over_noise,
     "random bytes": random_bytes,
 }

@@ -517,6 +517,20 @@ def set_xing_frames(data: bytes, frames: int) -> bytes:
     return bytes(buf)
 
 
+def set_lame_gapless(data: bytes, *, delay: int, padding: int) -> bytes:
+    """Rewrite the LAME tag's encoder delay and padding and re-seal its CRC."""
+    f = facts(data)
+    info = f.info
+    assert info and info.lame_offset is not None
+    buf = bytearray(data)
+    at = info.lame_offset + 21
+    buf[at : at + 3] = ((delay << 12) | padding).to_bytes(3, "big")
+    first = f.frames[0].offset
+    crc_at = info.lame_offset + 34
+    struct.pack_into(">H", buf, crc_at, crc16_arc(bytes(buf[first:crc_at])))
+    return bytes(buf)
+
+
 def lame_crc_ok(data: bytes) -> bool:
     f = facts(data)
     assert f.info and f.info.lame_offset is not None
