@@ -456,9 +456,9 @@ def _side_info_fault(buf: Buffer, pos: int, h: _Header, available: int | None) -
     (part2_3_length) fit in what this frame and the reservoir carry. Random bytes behind a
     valid header fail one of these in nine frames out of ten; a real encoder never does.
     """
-    start = pos + 4 + _crc(h)
+    start = pos + (6 if h.protected else 4)
     size = h.side_info_size
-    bits = int.from_bytes(_bytes(buf, start, start + size), "big")
+    bits = int.from_bytes(buf[start : start + size], "big")
     total = size * 8
     channels = 1 if h.mono else 2
     if h.version == "1":
@@ -1041,27 +1041,36 @@ def _check_side_info(buf: Buffer, w: _Walk) -> list[Finding]:
 
 def _bad_frames(buf: Buffer, w: _Walk, indexes: range) -> list[tuple[int, str]]:
     positions = w.positions
+    # The bit reservoir: main data the frames decoded just before can hold. Junk between
+    # frames does not empty it (the decoder never sees junk); only the very start of a
+    # file without a tag frame may reach back into frames that were cut away.
+    tagged = w.segments[0].tag is not None
+    size = len(buf)
     bad: list[tuple[int, str]] = []
+    last = -2
+    reservoir = prev_capacity = 0
     for i in indexes:
         pos = positions[i]
         h = _header_at(buf, pos)
-        if h is None or pos + h.length > len(buf):
+        if h is None:
+            last = -2
+            continue
+        most = _RESERVOIR[h.version]
+        if i == last + 1:  # checking every frame: keep a running sum
+            reservoir = min(most, reservoir + prev_capacity)
+        else:
+            reservoir, j = 0, i - 1
+            while j >= 0 and reservoir < most:
+                prev = _header_at(buf, positions[j])
+                if prev is None:
+                    break
+                reservoir += _capacity(prev)
+                j -= 1
+            reservoir = min(most, reservoir)
+        last, prev_capacity = i, _capacity(h)
+        if pos + h.length > size:
             continue  # a cut last frame: its side info may be all there is
-        # The bit reservoir: main data of the frames decoded just before. Junk between
-        # frames does not empty it (the decoder never sees junk); only the very start of a
-        # file without a tag frame may reach back into frames that were cut away.
-        available: int | None = None if i == 0 and w.segments[0].tag is None else 0
-        j = i - 1
-        cap = _RESERVOIR[h.version]
-        while j >= 0 and available is not None and available < cap:
-            prev = _header_at(buf, positions[j])
-            if prev is None:
-                break
-            available += _capacity(prev)
-            j -= 1
-        if j < 0 and w.segments[0].tag is None:
-            available = None  # the file's first frame is within reach: it may have been cut
-        why = _side_info_fault(buf, pos, h, available)
+        why = _side_info_fault(buf, pos, h, reservoir if tagged or reservoir >= most else None)
         if why is not None:
             bad.append((pos, why))
     return bad

@@ -421,10 +421,13 @@ def _walk_folder(top: str) -> list[str]:
     return [path for _, path in sorted(found)]
 
 
-# Starting a worker process costs about what checking a few dozen MB in this one does
-# (measured in benchmarks/bench_validate.py): below that, one process finishes first.
-_BYTES_PER_WORKER = 24_000_000
-_FILES_PER_WORKER = 48
+# Worker processes pay off once the work outlasts starting them (a fork, a pool, results
+# pickled back: about a tenth of a second on a small machine). The work is estimated
+# from what one check costs here (benchmarks/bench_validate.py): a fixed part per file
+# (stat, open, tags) and a part per byte (the walk).
+_SECONDS_PER_FILE = 0.0004
+_SECONDS_PER_BYTE = 1.5e-9
+_PARALLEL_FROM_SECONDS = 0.25
 
 
 def workers_for(paths: list[str], jobs: int | None = None) -> int:
@@ -432,16 +435,16 @@ def workers_for(paths: list[str], jobs: int | None = None) -> int:
     if jobs is not None:
         return max(1, jobs)
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    cpus = cpus or 1
-    if cpus == 1 or len(paths) < _FILES_PER_WORKER:
+    if not cpus or cpus == 1:
         return 1
     total = 0
     for p in paths:
         with contextlib.suppress(OSError):
-            total += min(os.stat(p).st_size, DEFAULT_MAX_BYTES)
-    by_files = len(paths) // _FILES_PER_WORKER
-    by_bytes = total // _BYTES_PER_WORKER
-    return max(1, min(cpus, by_files, max(by_bytes, 1)))
+            total += min(os.stat(p).st_size, DEFAULT_MAX_BYTES)  # a larger file is not walked
+    seconds = len(paths) * _SECONDS_PER_FILE + total * _SECONDS_PER_BYTE
+    if seconds < _PARALLEL_FROM_SECONDS:
+        return 1
+    return min(cpus, len(paths), max(2, int(seconds / _PARALLEL_FROM_SECONDS) + 1))
 
 
 def check_many(

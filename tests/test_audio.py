@@ -449,17 +449,22 @@ def test_a_lone_info_frame_is_no_audio(mp3s: dict[str, Made]) -> None:
     assert [p.code for p in v.warnings] == ["header_mismatch"]
 
 
-@needs_ffmpeg
-def test_lame_encode_of_nothing_is_no_audio(tmp_path: Path) -> None:
-    """lame encodes a 0-sample WAV into an Info frame and one frame of padding."""
-    wav, mp3 = tmp_path / "empty.wav", tmp_path / "empty.mp3"
+def _lame_of_nothing(tmp_path: Path, seconds: int) -> Path:
+    """lame 64k mono of ``seconds`` of digital zero made by sox."""
+    wav, mp3 = tmp_path / "zero.wav", tmp_path / "zero.mp3"
     subprocess.run(
-        ["sox", "-n", "-r", "44100", "-c", "1", "-b", "16", str(wav), "trim", "0", "0"],
+        ["sox", "-n", "-r", "44100", "-c", "1", "-b", "16", str(wav), "trim", "0", str(seconds)],
         check=True,
         capture_output=True,
     )
     subprocess.run(["lame", "-S", "-b", "64", "-m", "m", str(wav), str(mp3)], check=True)
-    v = rules.check_path(mp3)
+    return mp3
+
+
+@needs_ffmpeg
+def test_lame_encode_of_nothing_is_no_audio(tmp_path: Path) -> None:
+    """lame encodes a 0-sample WAV into an Info frame and one frame of padding."""
+    v = rules.check_path(_lame_of_nothing(tmp_path, 0))
     assert [p.code for p in v.errors] == ["no_audio"]
     assert v.info is not None and v.info.samples == 0
 
@@ -478,13 +483,7 @@ def test_zero_gapless_length_is_no_audio(mp3s: dict[str, Made], tmp_path: Path) 
 
 @needs_ffmpeg
 def test_forty_seconds_of_digital_silence_is_no_audio(tmp_path: Path) -> None:
-    wav, mp3 = tmp_path / "silence.wav", tmp_path / "silence.mp3"
-    subprocess.run(
-        ["sox", "-n", "-r", "44100", "-c", "1", "-b", "16", str(wav), "trim", "0", "40"],
-        check=True,
-        capture_output=True,
-    )
-    subprocess.run(["lame", "-S", "-b", "64", "-m", "m", str(wav), str(mp3)], check=True)
+    mp3 = _lame_of_nothing(tmp_path, 40)
     pcm = subprocess.run(
         ["ffmpeg", "-v", "error", "-i", str(mp3), "-f", "s16le", "-"],
         capture_output=True,
