@@ -225,34 +225,7 @@ def test_device_and_fifo_are_unreadable(tmp_path: Path) -> None:
 
 def _check_as_nobody(path: Path) -> rules.Verdict:
     """root reads anything: judge the file from a forked child that dropped to 'nobody'."""
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - runs in the child
-        out = ""
-        try:
-            try:
-                os.setgroups([])
-                os.setgid(65534)
-                os.setuid(65534)
-            except OSError:
-                out = "cannot-drop-root"
-            else:
-                v = rules.check_path(path)
-                out = f"{v.problems[0].code}\n{v.problems[0].message}" if v.problems else "ok\n"
-        except BaseException as exc:
-            out = f"raised\n{exc!r}"
-        finally:
-            os.write(write, out.encode())
-            os._exit(0)
-    os.close(write)
-    with os.fdopen(read, "rb") as fh:
-        out = fh.read().decode()
-    os.waitpid(pid, 0)
-    if out == "cannot-drop-root":
-        pytest.skip("running as root and cannot drop privileges to test permissions")
-    code, message = out.split("\n", 1)
-    assert code != "raised", message
-    return rules.Verdict(str(path), None, None, (rules.Problem(code, "error", message),))
+    return _as_nobody(lambda: rules.check_path(path))
 
 
 def test_file_without_read_permission_is_unreadable(mp3s: dict[str, Made]) -> None:
