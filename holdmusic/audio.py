@@ -760,43 +760,32 @@ class _Walk:
     segments: list[_Segment] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     positions: list[int] = field(default_factory=list)  # offset of every decoded frame
-    counts: dict[int, list[int]] = field(default_factory=dict)  # by (b1 | 1, sr): third bytes
-    missing: int = 0  # bytes cut off the last frame
+    audio_bytes: int = 0  # of the decoded frames, as far as the file holds them
 
     def open(self, buf: Buffer, pos: int, h: _Header, tag: _TagFrame | None) -> _Segment:
         seg = _Segment(first=h, offset=pos, tag=tag)
         self.segments.append(seg)
         return seg
 
-    def table(self, b1: int, sr_index: int) -> list[int]:
-        key = (b1 | 1) << 2 | sr_index
-        counts = self.counts.get(key)
-        if counts is None:
-            counts = self.counts[key] = [0] * 256
-        return counts
-
-    def count(self, seg: _Segment, pos: int, h: _Header, b2: int) -> None:
-        self.table(h.b1, h.sr_index)[b2] += 1
+    def count(self, seg: _Segment, pos: int, h: _Header, size: int) -> None:
         self.positions.append(pos)
+        self.audio_bytes += size
         seg.frames += 1
 
 
-def _walk(
-    buf: Buffer, pos: int, limit: int, b1: int, table: list[int], counts: list[int], at: list[int]
-) -> int:
+def _walk(buf: Buffer, pos: int, limit: int, b1: int, table: list[int], at: list[int]) -> int:
     """Hop from frame to frame while headers match the stream; returns where it stopped.
 
     The hot loop of the whole tool: two comparisons, a table lookup and an append per frame.
     """
     append = at.append
-    while pos + 4 <= limit:
+    last = limit - 4
+    while pos <= last:
         if buf[pos] != 0xFF or buf[pos + 1] != b1:
             break
-        b2 = buf[pos + 2]
-        length = table[b2]
+        length = table[buf[pos + 2]]
         if not length or pos + length > limit:
             break
-        counts[b2] += 1
         append(pos)
         pos += length
     return pos
@@ -886,7 +875,7 @@ def _walk_stream(
     w = _Walk()
     seg = w.open(buf, pos, first, _tag_frame(buf, pos, first))
     if seg.tag is None:
-        w.count(seg, pos, first, buf[pos + 2])
+        w.count(seg, pos, first, first.length)
     pos += first.length
     candidates = _Candidates(buf, end)
     candidate = candidates.next(pos, first) if scan else end
@@ -900,17 +889,17 @@ def _walk_stream(
         if b1 | 1 != seg.first.b1 | 1:
             b1 = 0
         sr = seg.first.sr_index
-        n = len(w.positions)
-        pos = _walk(buf, pos, limit, b1, _length_table(b1, sr), w.table(b1, sr), w.positions)
+        n, start = len(w.positions), pos
+        pos = _walk(buf, pos, limit, b1, _length_table(b1, sr), w.positions)
         seg.frames += len(w.positions) - n
+        w.audio_bytes += pos - start
         if pos >= end:
             break
         here = _header_at(buf, pos)
         if here is not None and here.length and here.same_stream(seg.first):
             if pos + here.length > end:
                 # Cut short: ffmpeg still decodes it as a whole frame, so it counts.
-                w.count(seg, pos, here, buf[pos + 2])
-                w.missing = pos + here.length - end
+                w.count(seg, pos, here, end - pos)
                 w.findings.append(
                     Finding(
                         "truncated_frame",
@@ -930,7 +919,7 @@ def _walk_stream(
                     candidate = end
             # A tag frame mid-stream is decoded like any frame, as is a CRC bit change or a
             # frame running past a false candidate.
-            w.count(seg, pos, here, buf[pos + 2])
+            w.count(seg, pos, here, here.length)
             pos += here.length
             continue
         if tag_size := _id3v2_size(buf, pos, end):
@@ -985,7 +974,7 @@ def _walk_stream(
                 what = "a new encoder header" if seg.tag else _describe(nh)
                 w.findings.append(_joined(seg, what))
             joined = False
-            w.count(seg, pos, nh, buf[pos + 2])
+            w.count(seg, pos, nh, nh.length)
             pos += nh.length
             candidate = candidates.next(pos, nh) if scan else end
     return w
@@ -1086,13 +1075,11 @@ def _bad_frames(buf: Buffer, w: _Walk, indexes: range) -> list[tuple[int, str]]:
         most = _RESERVOIR[h.version]
         if i == last + 1:  # checking every frame: keep a running sum
             reservoir = min(most, reservoir + prev_capacity)
-        else:
+        else:  # from the offsets: junk between frames only makes the bound looser
             reservoir, j = 0, i - 1
+            overhead = h.length - _capacity(h)
             while j >= 0 and reservoir < most:
-                prev = _header_at(buf, positions[j])
-                if prev is None:
-                    break
-                reservoir += _capacity(prev)
+                reservoir += positions[j + 1] - positions[j] - overhead
                 j -= 1
             reservoir = min(most, reservoir)
         last, prev_capacity = i, _capacity(h)
@@ -1110,15 +1097,13 @@ def _summarise(buf: Buffer, w: _Walk, findings: list[Finding], end: int) -> Audi
     spf = h.samples_per_frame
     raw = sum(seg.samples for seg in w.segments)
     frames = sum(seg.frames for seg in w.segments)
-    audio_bytes = 0
-    bitrates: set[int] = set()
-    for key, counts in w.counts.items():
-        table = _length_table(key >> 2, key & 3)
-        for b2, count in enumerate(counts):
-            if count:
-                bitrates.add(b2 >> 4)
-                audio_bytes += count * table[b2]
-    audio_bytes -= w.missing
+    audio_bytes = w.audio_bytes
+    # CBR or VBR from an even spread of frames: a VBR encoder varies the bitrate all along
+    positions = w.positions
+    step = max(1, len(positions) // _SIDE_INFO_SAMPLE)
+    bitrates = {buf[p + 2] >> 4 for p in itertools.islice(positions, 0, None, step)}
+    if positions:
+        bitrates.add(buf[positions[-1] + 2] >> 4)
 
     # What a decoder outputs (ffmpeg 5.1 and libmpg123 agree): with a LAME tag, skip the
     # encoder delay plus the decoder's own 529 samples, and drop the samples from
@@ -1218,16 +1203,15 @@ def _leading_silence(buf: Buffer, w: _Walk, end: int, skip: int) -> tuple[float,
     spf = h.samples_per_frame
     limit = _SILENCE_HORIZON_SECONDS * h.sample_rate // spf
     positions = w.positions
-    silent = whole = 0
+    silent = cut = 0
     for pos in itertools.islice(positions, limit):
         here = _header_at(buf, pos)
         if here is None or not here.length or pos + here.length > end:
-            continue  # a cut last frame: too little to judge, and no sound to speak of
-        whole += 1
+            cut += 1  # a cut last frame: too little to judge, and no sound to speak of
+            continue
         if not _is_silent(buf, pos, here):
             break
         silent += 1
     samples = silent * spf - skip
-    return max(0.0, samples / h.sample_rate), whole > 0 and silent == whole == len(positions) - (
-        1 if w.missing else 0
-    )
+    everything = silent > 0 and silent + cut == len(positions)
+    return max(0.0, samples / h.sample_rate), everything
