@@ -763,6 +763,11 @@ class _Walk:
     audio_bytes: int = 0  # of the decoded frames, as far as the file holds them
 
     def open(self, buf: Buffer, pos: int, h: _Header, tag: _TagFrame | None) -> _Segment:
+        if len(self.segments) >= _MAX_SEGMENTS:
+            # A crafted file: frames of a stream seen before go on that segment's count.
+            for seg in self.segments[1:]:
+                if seg.first.same_stream(h):
+                    return seg
         seg = _Segment(first=h, offset=pos, tag=tag)
         self.segments.append(seg)
         return seg
@@ -854,9 +859,10 @@ def analyze(buf: Buffer) -> AudioInfo:
 
     walk = _walk_stream(buf, pos, first, end, budget, scan=False)
     lead = walk.segments[0]
-    if walk.findings or lead.tag is None or lead.tag.frames != lead.frames:
-        # Something is odd (or the stream has no summary to check it against): walk again,
-        # this time stopping wherever a second encoder header could hide mid-stream.
+    odd = walk.findings or lead.tag is None or lead.tag.frames != lead.frames
+    if odd and _Candidates(buf, end).next(pos + first.length, first) < end:
+        # Something is odd (or the stream has no summary to check it against) and a second
+        # encoder header could hide mid-stream: walk again, stopping wherever one could start.
         walk = _walk_stream(buf, pos, first, end, _Budget(budget.left), scan=True)
     findings += walk.findings
     findings += _check_side_info(buf, walk)
