@@ -27,6 +27,7 @@ __all__ = [
     "NotMP3",
     "analyze",
     "identify",
+    "leading_tag_size",
 ]
 
 
@@ -345,6 +346,12 @@ def _id3v2_size(buf: Buffer, pos: int, end: int) -> int:
         return 0
     footer = 10 if buf[pos + 3] == 4 and buf[pos + 5] & 0x10 else 0
     return 10 + _synchsafe(buf, pos + 6) + footer
+
+
+def leading_tag_size(head: bytes, size: int) -> int:
+    """Bytes of the ID3v2 tag that ``head`` (a file's first bytes) starts with, or 0; at
+    most the file's ``size``."""
+    return min(_id3v2_size(head, 0, len(head)), size)
 
 
 def _skip_leading_tags(buf: Buffer, end: int) -> int:

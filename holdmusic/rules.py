@@ -202,7 +202,11 @@ def _os_reason(exc: OSError) -> str:
 def _too_large(
     name: str, size: int, limits: Limits, head: bytes, fh: BinaryIO | None = None
 ) -> Verdict:
-    fills = _what_fills(fh, size) if fh is not None and head.startswith(b"ID3") else ""
+    fills = ""
+    tag = audio.leading_tag_size(head, size)
+    if fh is not None and 0 < tag <= _MAX_TAG_READ:
+        fh.seek(0)
+        fills = _what_fills(fh.read(tag), size)
     problems = [
         _error(
             "too_large",
@@ -219,7 +223,12 @@ def _too_large(
     return Verdict(name, size, None, tuple(problems))
 
 
-def _what_fills(fh: BinaryIO, size: int) -> str:
+# A leading tag read for the message, at most: a 2 GB file claiming a 256 MB tag is
+# refused as too large without reading the tag.
+_MAX_TAG_READ = 16_000_000
+
+
+def _what_fills(tag_bytes: bytes, size: int) -> str:
     """What the leading ID3v2 tag holds, biggest first: 'the ID3 tag takes 9.9 MB: ...'.
 
     mutagen reads ID3 far better than a hand parser would; it is imported only here, on
@@ -228,8 +237,7 @@ def _what_fills(fh: BinaryIO, size: int) -> str:
     try:
         from mutagen.id3 import ID3
 
-        fh.seek(0)
-        tag = ID3(fh)  # type: ignore[no-untyped-call]
+        tag = ID3(io.BytesIO(tag_bytes))  # type: ignore[no-untyped-call]
     except Exception:  # a tag mutagen cannot read: say nothing rather than fail the verdict
         return ""
     parts: list[tuple[int, str]] = []
@@ -290,8 +298,8 @@ def check_bytes(data: audio.Buffer, name: str, limits: Limits = DEFAULT_LIMITS) 
     problems = _judge(info, limits)
     tags = size - info.audio_bytes
     if tags >= LARGE_TAGS_BYTES and tags > info.audio_bytes:
-        head = bytes(data[:10])
-        fills = _what_fills(io.BytesIO(data), size) if head[:3] == b"ID3" else ""
+        tag = audio.leading_tag_size(bytes(data[:10]), size)
+        fills = _what_fills(bytes(data[:tag]), size) if 0 < tag <= _MAX_TAG_READ else ""
         problems.append(
             Problem(
                 "large_tags",
