@@ -68,6 +68,13 @@ def headers_over_noise(size: int, seed: int = 7) -> bytes:
     return bytes(out[:size])
 
 
+def tiny_frames_cut(size: int) -> bytes:
+    """The most frames 10 MB can hold: 72-byte MPEG-2.5 8 kbit/s frames (139,000 of them),
+    silent, the last one cut, so every check that runs per frame runs on all of them."""
+    frame = b"\xff\xe3\x18\xc4" + bytes(68)
+    return (frame * (size // 72 + 1))[: size - 30]
+
+
 def random_bytes(size: int, seed: int = 11) -> bytes:
     return random.Random(seed).randbytes(size)
 
@@ -80,5 +87,6 @@ WORST: dict[str, Callable[[int], bytes]] = {
     "sample rate switching every 4 frames": rate_switching,
     "sample rate switching every 8 frames": lambda size: rate_switching(size, every=8),
     "headers over noise": headers_over_noise,
+    "139,000 tiny frames, cut": tiny_frames_cut,
     "random bytes": random_bytes,
 }
