@@ -7,13 +7,20 @@
   (tests/mp3factory.py).
 - ``cli`` / ``run_cli``: run ``holdmusic`` in-process with click's runner, or as a real
   subprocess (exit codes, stdout/stderr as a user sees them).
+
+Markers (pyproject.toml): ``network`` tests install from the package index and are
+skipped, with the reason, when it cannot be reached; ``slow`` ones are left out of the
+lowest-versions CI step.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +34,34 @@ from tests.s3server import SeaweedS3, s3_env, seaweed  # noqa: F401  (fixtures)
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "samples"
+INDEX_PROBE_SECONDS = 5.0
+
+
+@functools.cache
+def index_unreachable() -> str | None:
+    """Why the package index pip would use cannot be reached, or None if it answers.
+
+    One HEAD request per session with a short timeout: offline, DNS fails at once; behind
+    a silent firewall the wait is bounded. Any HTTP answer (even 404) means reachable.
+    """
+    index = (os.environ.get("PIP_INDEX_URL") or "https://pypi.org/simple/").split()[0]
+    url = index.rstrip("/") + "/pip/"
+    try:
+        request = urllib.request.Request(url, method="HEAD")
+        with urllib.request.urlopen(request, timeout=INDEX_PROBE_SECONDS):
+            return None
+    except urllib.error.HTTPError:
+        return None
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return f"needs the package index, and {url} cannot be reached ({reason})"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Skip ``network`` tests before their fixtures start installing from the index."""
+    if item.get_closest_marker("network") is not None and (why := index_unreachable()):
+        pytest.skip(why)
 
 
 @dataclass(frozen=True)

@@ -239,6 +239,7 @@ def test_a_bad_manifest_in_the_cli_does_nothing(stack: Stack, cli: Cli, work: Pa
 # -- end to end ----------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # ~40 s; the smaller batch tests cover the same paths at the lowest versions
 def test_batch_120_configs_rerun_and_rollback(
     stack: Stack, cli: Cli, work: Path, originals: list[str], mp3s: dict[str, Made]
 ) -> None:
@@ -512,6 +513,9 @@ def test_an_interrupted_run_leaves_a_true_report(
         env=dict(os.environ),
         stdout=out,
         stderr=subprocess.STDOUT,
+        # A pytest started in the background (`pytest &`) ignores SIGINT, and a child
+        # inherits that: restore the default so the batch sees the Ctrl-C.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.default_int_handler),
     )
     try:
         deadline = time.monotonic() + 90

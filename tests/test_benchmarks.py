@@ -11,7 +11,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import Stack
+
+# The benchmarks' speed is not what the lowest-versions CI step checks.
+pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "benchmarks"

@@ -41,6 +41,9 @@ pytestmark = [
 ]
 
 PRE_COMMIT = [sys.executable, "-m", "pre_commit"]
+# The tests that let pre-commit build the hooks' environment pip-install holdmusic's
+# dependencies from the package index: skipped (with the reason) when it is unreachable.
+needs_index = pytest.mark.network
 
 # The README's ``repo: local`` alternative, verbatim: holdmusic from the environment.
 LOCAL_CONFIG = """\
@@ -217,6 +220,7 @@ def test_manifest_is_valid_for_pre_commit(tmp_path: Path, hook_env: dict[str, st
     assert r.exit_code == 0, r.output
 
 
+@needs_index
 def test_good_mp3_passes(work: WorkRepo) -> None:
     work.add("audio/good.mp3", "welcome-mono.mp3")
     r = work.run_hook("holdmusic-validate", "audio/good.mp3")
@@ -226,6 +230,7 @@ def test_good_mp3_passes(work: WorkRepo) -> None:
     assert "1 file checked: 1 passed, 0 failed" in r.output
 
 
+@needs_index
 @pytest.mark.parametrize(
     ("sample", "expected"),
     [
@@ -244,6 +249,7 @@ def test_bad_mp3_fails_and_says_why(work: WorkRepo, sample: str, expected: list[
         assert text in r.output
 
 
+@needs_index
 @pytest.mark.parametrize("name", ["BAD.MP3", "music/Bad.Mp3"])
 def test_extension_in_any_case_is_checked(work: WorkRepo, name: str) -> None:
     work.add(name, "not-really.mp3")
@@ -253,6 +259,7 @@ def test_extension_in_any_case_is_checked(work: WorkRepo, name: str) -> None:
     assert "error [not_mp3]" in r.output
 
 
+@needs_index
 def test_files_that_are_not_mp3_are_left_alone(work: WorkRepo) -> None:
     # Bad audio under other names: the hook must not even see these.
     names = ["not-really.wav", "notes.mp3.txt", "song.mp3.bak", "mp3", "readme_mp3"]
@@ -271,6 +278,7 @@ def test_files_that_are_not_mp3_are_left_alone(work: WorkRepo) -> None:
         assert f"Checking {name}" not in r.output
 
 
+@needs_index
 def test_strict_hook_fails_on_warnings(work: WorkRepo) -> None:
     work.add("jingle.mp3", "jingle-stereo.mp3")
     lenient = work.run_hook("holdmusic-validate", "jingle.mp3")
@@ -285,6 +293,7 @@ def test_strict_hook_fails_on_warnings(work: WorkRepo) -> None:
     assert "warning [stereo]" in strict.output
 
 
+@needs_index
 def test_args_from_the_config_reach_holdmusic(work: WorkRepo) -> None:
     # A team whose greeting must stay under 30 s; the strict hook keeps --strict when
     # the team adds its own args.
@@ -309,6 +318,7 @@ def test_args_from_the_config_reach_holdmusic(work: WorkRepo) -> None:
     assert "1 passed, 1 failed" in r.output
 
 
+@needs_index
 def test_many_files_are_checked_in_one_holdmusic_run(work: WorkRepo) -> None:
     # require_serial: pre-commit hands every file to one holdmusic process (which has
     # its own worker pool) instead of splitting them over parallel copies.
@@ -324,6 +334,7 @@ def test_many_files_are_checked_in_one_holdmusic_run(work: WorkRepo) -> None:
     assert "Checking prompts/zz-bad.mp3: FAILED" in r.output
 
 
+@needs_index
 def test_installed_hook_blocks_a_commit_with_a_bad_mp3(work: WorkRepo) -> None:
     r = work.pre_commit("install")
     assert r.exit_code == 0, r.output
@@ -346,6 +357,7 @@ def test_installed_hook_blocks_a_commit_with_a_bad_mp3(work: WorkRepo) -> None:
     ]
 
 
+@needs_index
 def test_try_repo_on_a_committed_checkout(
     tmp_path: Path, hook_env: dict[str, str], hook_repo: tuple[Path, str]
 ) -> None:
@@ -370,8 +382,12 @@ def test_try_repo_on_a_committed_checkout(
     assert "error [too_long]" in r.output
 
 
-def test_local_hook_uses_the_installed_holdmusic(work: WorkRepo) -> None:
-    # language: system runs `holdmusic` from PATH: the one installed beside this Python.
+def test_local_hook_uses_the_installed_holdmusic(
+    tmp_path: Path, hook_env: dict[str, str], hook_repo: tuple[Path, str]
+) -> None:
+    # language: system runs `holdmusic` from PATH: the one installed beside this Python,
+    # so this one needs no package index.
+    work = WorkRepo(tmp_path / "team-repo", hook_env, hook_repo)
     work.env = {
         **work.env,
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), work.env.get("PATH", "")]),
