@@ -984,10 +984,9 @@ def _walk_stream(
             )
             break
         pos = nxt
-        if not nh.same_stream(seg.first) or (
-            scan and (tag := _tag_frame(buf, nxt, nh)) is not None
-        ):
-            seg = w.open(buf, nxt, nh, _tag_frame(buf, nxt, nh))
+        tag = _tag_frame(buf, nxt, nh)
+        if not nh.same_stream(seg.first) or (scan and tag is not None):
+            seg = w.open(buf, nxt, nh, tag)
             if not joined:
                 what = "a new encoder header" if seg.tag else _describe(nh)
                 w.findings.append(_joined(seg, what))
