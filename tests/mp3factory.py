@@ -25,7 +25,7 @@ What mutagen 1.48 and ffprobe 5.1 (format duration) report versus the truth (all
     -----------------  ---------  ---------  -----------------------  --------------------------
     xing_lie           29.971 s   30.015 s   90.000 s (3,969,000)     trust the edited Xing count
     vbr_no_xing        25.136 s   72.388 s   75.050 s (3,309,696)     extrapolate from bitrates
-    cat_two            40.000 s   80.117 s   80.000 s (3,528,000)     mutagen: 1st Info frame only
+    cat_two            40.000 s   80.117 s   80.092 s (3,532,079)     mutagen: 1st Info frame only
     truncated          30.000 s   30.041 s   30.000 s (1,323,000)     (right: only padding lost)
     ffmpeg_libmp3lame  30.041 s   30.041 s   30.000 s (1,323,000)     mutagen: 'Lavf' LAME tag
     gapless_59_98      59.980 s   60.029 s   59.980 s (2,645,118)     ffprobe: never trims gapless
