@@ -17,9 +17,8 @@ __all__ = ["printable", "terminal_safe"]
 # Controls (C0 but tab, DEL, C1), bidi overrides and isolates ("Trojan Source"), line and
 # paragraph separators, and lone surrogates (bytes of a non-UTF-8 file name, decoded
 # with surrogateescape).
-_UNSAFE = re.compile(
-    "[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
-)
+_INVISIBLE = "\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff"
+_UNSAFE = re.compile(f"[\x00-\x08\x0a-\x1f{_INVISIBLE}]")
 
 
 def _escape(m: re.Match[str]) -> str:
@@ -40,15 +39,13 @@ def printable(text: str) -> str:
     return text if text.isprintable() else _UNSAFE.sub(_escape, text)
 
 
-# What the guard lets through on a terminal: newlines, tabs, and CSI sequences (colours,
-# and the cursor moves of a progress bar), which holdmusic writes itself through click and
-# rich. OSC, DCS and every other control is escaped. Off a terminal nothing is let through:
-# click and rich write no styling there.
+# What the guard lets through on a terminal: newlines, tabs, carriage returns and CSI
+# sequences (colours, and the cursor moves of a progress bar), which holdmusic writes
+# itself through click and rich. OSC, DCS and every other control is escaped. Off a
+# terminal only newlines and tabs pass: click and rich write no styling there.
 _CSI = "\x1b\\[[0-?]*[ -/]*[@-~]"
-_TERMINAL = re.compile(
-    f"({_CSI})|[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
-)
-_PIPE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_TERMINAL = re.compile(f"({_CSI}|\r)|[\x00-\x08\x0b\x0c\x0e-\x1f{_INVISIBLE}]")
+_PIPE = re.compile(f"[\x00-\x08\x0b-\x1f{_INVISIBLE}]")
 
 
 def terminal_safe(text: str, *, tty: bool) -> str:
