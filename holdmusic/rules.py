@@ -264,6 +264,10 @@ def _what_fills(tag_bytes: bytes, size: int) -> str:
     return f"the ID3 tag at the start takes {_mb(tag_size)} of the {_mb(size)}: {listed}"
 
 
+def _frames(n: int) -> str:
+    return "" if not n else "1 frame, " if n == 1 else f"{n} frames, "
+
+
 def _mb(n: int) -> str:
     return f"{n / 1_000_000:.1f} MB" if n >= 100_000 else f"{n:,} bytes"
 
@@ -275,9 +279,9 @@ def check_bytes(data: audio.Buffer, name: str, limits: Limits = DEFAULT_LIMITS) 
         return Verdict(name, 0, None, (_error("empty", "the file is empty (0 bytes)"),))
     if size >= limits.max_bytes:
         head = bytes(data[:4096])
-        return _too_large(
-            name, size, limits, head, io.BytesIO(data) if head[:3] == b"ID3" else None
-        )
+        tag = audio.leading_tag_size(head, size)
+        fh = io.BytesIO(bytes(data[:tag])) if 0 < tag <= _MAX_TAG_READ else None
+        return _too_large(name, size, limits, head, fh)
     try:
         info = audio.analyze(data)
     except audio.NotMP3 as exc:
@@ -321,7 +325,7 @@ def _judge(info: audio.AudioInfo, limits: Limits) -> list[Problem]:
             _error(
                 "no_audio",
                 "no audio: a decoder outputs nothing from this file ("
-                + (f"{info.format.frame_count} frames, " if info.format.frame_count else "")
+                + _frames(info.format.frame_count)
                 + "0 samples after the encoder's delay and padding); callers would hear silence",
             )
         )

@@ -637,6 +637,9 @@ def test_too_large_says_the_cover_art_fills_it(mp3s: dict[str, Made]) -> None:
     [problem] = [p for p in v.errors if p.code == "too_large"]
     assert "the ID3 tag at the start takes 9.8 MB of the 10.0 MB" in problem.message
     assert "a picture (APIC, image/jpeg) of 9.8 MB" in problem.message
+    # the same from bytes (a URL's body), which reads only the tag for mutagen
+    in_memory = rules.check_bytes(mp3s["too_large"].path.read_bytes(), str(v.path))
+    assert in_memory.errors == v.errors
 
 
 def test_large_tags_is_a_warning_under_the_limit(mp3s: dict[str, Made]) -> None:
