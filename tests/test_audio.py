@@ -676,7 +676,7 @@ def test_repeated_findings_are_capped(mp3s: dict[str, Made]) -> None:
 
 def _best_time(data: bytes) -> float:
     best = float("inf")
-    for _ in range(3):
+    for _ in range(5):  # the best of five: a busy machine only ever adds time
         t = time.perf_counter()
         rules.check_bytes(data, "x.mp3")
         best = min(best, time.perf_counter() - t)
@@ -690,7 +690,7 @@ def test_worst_inputs_take_linear_time(name: str) -> None:
     build = adversarial.WORST[name]
     small, big = build(1_000_000), build(2_000_000)
     t1, t2 = _best_time(small), _best_time(big)
-    assert t2 < 3 * t1 + 0.01, f"{name}: {t1:.3f} s for 1 MB, {t2:.3f} s for 2 MB"
+    assert t2 < 3 * t1 + 0.02, f"{name}: {t1:.3f} s for 1 MB, {t2:.3f} s for 2 MB"
     assert not rules.check_bytes(big, "x.mp3").ok  # and none of them is hold music
 
 
