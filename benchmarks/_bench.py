@@ -163,3 +163,21 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence
 
 def goal_line(ok: bool, text: str) -> str:
     return f"  [{'met' if ok else 'MISSED':<6}] {text}"
+
+
+def synth_mp3(out: Path, seconds: float, kbps: int, tones: Sequence[str]) -> Path:
+    """A stereo sox mix (sines, pink noise, tremolo) encoded by lame at ``kbps`` CBR; made
+    once and cached (``out`` is under WORK)."""
+    if out.exists():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    wav = out.with_suffix(".wav")
+    synth = [x for tone in tones for x in ("sine", tone)]
+    subprocess.run(
+        ["sox", "-n", "-r", "44100", "-c", "2", "-b", "16", str(wav), "synth", f"{seconds:g}",
+         *synth, "pinknoise", "tremolo", "2", "50", "gain", "-12"],
+        check=True,
+    )  # fmt: skip
+    subprocess.run(["lame", "--quiet", "-b", str(kbps), str(wav), str(out)], check=True)
+    wav.unlink()
+    return out

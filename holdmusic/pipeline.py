@@ -770,9 +770,11 @@ def audit(
     limits: rules.Limits = rules.DEFAULT_LIMITS,
     concurrency: int = 8,
     transport: httpx.BaseTransport | None = None,
+    inspect: Callable[[rules.Verdict, bytes], rules.Verdict] | None = None,
 ) -> list[Audited]:
     """Fetch every pinless config's hold_music_url (or the named configs') and judge it
-    as Daily will fetch it. Each distinct URL is downloaded once."""
+    as Daily will fetch it. Each distinct URL is downloaded once. ``inspect`` as in
+    :func:`holdmusic.publicurl.validate_url` (``configs check --listen``)."""
     from holdmusic.daily import DailyError
     from holdmusic.publicurl import validate_url
 
@@ -789,7 +791,11 @@ def audit(
     verdicts = dict(
         zip(
             urls,
-            _map(lambda u: validate_url(u, limits, transport=transport), urls, concurrency),
+            _map(
+                lambda u: validate_url(u, limits, transport=transport, inspect=inspect),
+                urls,
+                concurrency,
+            ),
             strict=True,
         )
     )

@@ -9,6 +9,7 @@ URL is only "public" here when an anonymous GET answers 200 directly, as
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
@@ -222,8 +223,12 @@ def validate_url(
     max_redirects: int = 3,
     timeout: httpx.Timeout = TIMEOUT,
     transport: httpx.BaseTransport | None = None,
+    inspect: Callable[[rules.Verdict, bytes], rules.Verdict] | None = None,
 ) -> rules.Verdict:
     """What Daily would fetch from ``url``, judged by the same rules as a local file.
+
+    ``inspect`` gets the verdict of a downloaded MP3 and its bytes, and returns the verdict
+    to report (``validate --listen`` measures the audio there).
 
     Downloads anonymously and stops one byte past ``max_bytes``; follows at most
     ``max_redirects`` redirects and reports each; requires 200 and an audio type.
@@ -304,4 +309,7 @@ def validate_url(
         )
         return rules.Verdict(url, None, None, tuple(problems))
     verdict = rules.check_bytes(got.body, url, limits)
-    return rules.Verdict(url, verdict.size_bytes, verdict.info, (*problems, *verdict.problems))
+    verdict = rules.Verdict(url, verdict.size_bytes, verdict.info, (*problems, *verdict.problems))
+    if inspect is not None and verdict.info is not None:
+        verdict = inspect(verdict, got.body)
+    return verdict

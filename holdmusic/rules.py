@@ -7,7 +7,9 @@ Error codes: ``not_found``, ``unreadable``, ``empty``, ``too_large``, ``not_mp3`
 ``free_format``, ``too_long``, ``no_audio``, ``corrupt_audio``, ``analysis_failed``.
 Warning codes: ``stereo``, ``high_bitrate``, ``low_sample_rate``, ``short_clip``,
 ``leading_silence``, ``header_mismatch``, ``appended_stream``, ``junk_before_audio``,
-``junk_in_stream``, ``truncated_frame``, ``corrupt_frames``, ``large_tags``.
+``junk_in_stream``, ``truncated_frame``, ``corrupt_frames``, ``large_tags``; with
+``--listen`` (:func:`judge_listening`) also ``too_quiet``, ``too_loud``, ``clipping``,
+``outside_phone_band``, ``trailing_silence``, ``silence_gap``, ``listen_failed``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import mmap
 import os
 import stat
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
@@ -76,6 +78,7 @@ class Verdict:
     size_bytes: int | None
     info: audio.AudioInfo | None
     problems: tuple[Problem, ...] = field(default=())
+    listen: Listening | None = None  # only with validate --listen
 
     @property
     def errors(self) -> tuple[Problem, ...]:
@@ -126,6 +129,7 @@ class Verdict:
             "duration_seconds": _round(self.duration_seconds),
             "problems": [p.to_dict() for p in self.problems],
             "format": fmt,
+            **({"listen": self.listen.to_dict()} if self.listen is not None else {}),
         }
 
 
@@ -219,7 +223,7 @@ def _too_large(
     ]
     what = audio.identify(head)
     if what:
-        problems.append(_error("not_mp3", f"this is {what}"))
+        problems.append(_error("not_mp3", fix_hint(f"this is {what}")))
     return Verdict(name, size, None, tuple(problems))
 
 
@@ -272,6 +276,17 @@ def _mb(n: int) -> str:
     return f"{n / 1_000_000:.1f} MB" if n >= 100_000 else f"{n:,} bytes"
 
 
+# not_mp3 messages about things that are not audio at all: `holdmusic fix` cannot help.
+_NOT_AUDIO = ("HTML", "XML", "JSON", "text file", "playlist", "MIDI", "no audio", "no MPEG audio")
+
+
+def fix_hint(message: str, code: str = "not_mp3") -> str:
+    """Audio in another format (WAV, FLAC, M4A, MP2, ...) gets the way out named."""
+    if code != "not_mp3" or any(w in message for w in _NOT_AUDIO):
+        return message
+    return f"{message}; `holdmusic fix` makes an MP3 from it that passes"
+
+
 def check_bytes(data: audio.Buffer, name: str, limits: Limits = DEFAULT_LIMITS) -> Verdict:
     """Judge a file already in memory (or mapped): the audio rules and the warnings."""
     size = len(data)
@@ -285,7 +300,7 @@ def check_bytes(data: audio.Buffer, name: str, limits: Limits = DEFAULT_LIMITS) 
     try:
         info = audio.analyze(data)
     except audio.NotMP3 as exc:
-        return Verdict(name, size, None, (_error(exc.code, str(exc)),))
+        return Verdict(name, size, None, (_error(exc.code, fix_hint(str(exc), exc.code)),))
     except Exception as exc:  # a bug of ours must not become a traceback about the user's file
         return Verdict(
             name,
@@ -473,3 +488,116 @@ def check_many(
     chunk = max(1, len(paths) // (workers * 8))
     with ProcessPoolExecutor(max_workers=workers) as pool:
         yield from pool.map(check_path, paths, [limits] * len(paths), chunksize=chunk)
+
+
+# --- listening (validate --listen): what a caller hears --------------------------------------
+
+# Thresholds for the listening warnings (issue 14). Silence is below -50 dBFS.
+TOO_QUIET_LUFS = -26.0
+TOO_LOUD_LUFS = -14.0
+CLIPPING_DBTP = -0.1
+MIN_PHONE_BAND_SHARE = 0.5  # of the energy between 300 and 3400 Hz
+TRAILING_SILENCE_SECONDS = 2.0
+SILENCE_GAP_SECONDS = 3.0
+SILENCE_DBFS = -50.0
+
+
+@dataclass(frozen=True)
+class Listening:
+    """Measurements of the decoded audio (``holdmusic.studio.listen``)."""
+
+    loudness_lufs: float | None  # BS.1770 integrated, channels as they are; None: silent
+    true_peak_dbtp: float | None  # None: digital silence
+    phone_band_share: float | None  # energy in 300-3400 Hz / all energy; None: silent
+    trailing_silence_seconds: float
+    longest_silence_seconds: float  # inside: not counting the start and the end
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "loudness_lufs": _round2(self.loudness_lufs),
+            "true_peak_dbtp": _round2(self.true_peak_dbtp),
+            "phone_band_share": None
+            if self.phone_band_share is None
+            else round(self.phone_band_share, 3),
+            "trailing_silence_seconds": round(self.trailing_silence_seconds, 3),
+            "longest_silence_seconds": round(self.longest_silence_seconds, 3),
+        }
+
+
+def _round2(x: float | None) -> float | None:
+    return None if x is None else round(x, 2)
+
+
+def with_listening(verdict: Verdict, listening: Listening) -> Verdict:
+    """The verdict with the measurements and the warnings they call for."""
+    return replace(
+        verdict,
+        listen=listening,
+        problems=(*verdict.problems, *judge_listening(listening)),
+    )
+
+
+def judge_listening(x: Listening) -> list[Problem]:
+    """Warnings (never errors: the file still plays) for what a caller would suffer."""
+    out: list[Problem] = []
+    lufs = x.loudness_lufs
+    if lufs is None or lufs < TOO_QUIET_LUFS:
+        level = "silent" if lufs is None else f"{lufs:.1f} LUFS"
+        out.append(
+            Problem(
+                "too_quiet",
+                "warning",
+                f"{level}: over a phone line callers will strain to hear it (aim for about "
+                "-19 LUFS); `holdmusic fix` normalises it",
+            )
+        )
+    elif lufs > TOO_LOUD_LUFS:
+        out.append(
+            Problem(
+                "too_loud",
+                "warning",
+                f"{lufs:.1f} LUFS: far louder than the voices around it, and the phone "
+                "path squashes it; `holdmusic fix` brings it to -19 LUFS",
+            )
+        )
+    if x.true_peak_dbtp is not None and x.true_peak_dbtp > CLIPPING_DBTP:
+        out.append(
+            Problem(
+                "clipping",
+                "warning",
+                f"true peak {x.true_peak_dbtp:+.1f} dBTP: it clips, and clipping turns into "
+                "harsh distortion after the phone network's G.711 companding; "
+                "`holdmusic fix` limits peaks to -1 dBTP",
+            )
+        )
+    share = x.phone_band_share
+    if share is not None and share < MIN_PHONE_BAND_SHARE:
+        out.append(
+            Problem(
+                "outside_phone_band",
+                "warning",
+                f"only {share:.0%} of its energy is between 300 and 3400 Hz, the band a "
+                "narrowband phone line carries: bass-heavy music all but vanishes for the "
+                "caller; pick a track with more in the mid-range "
+                "(hear it with `holdmusic preview`)",
+            )
+        )
+    if x.trailing_silence_seconds >= TRAILING_SILENCE_SECONDS:
+        out.append(
+            Problem(
+                "trailing_silence",
+                "warning",
+                f"ends with {x.trailing_silence_seconds:.1f} s of silence: callers hear dead "
+                "air at every loop and may think they were cut off; trim the end",
+            )
+        )
+    if x.longest_silence_seconds >= SILENCE_GAP_SECONDS:
+        out.append(
+            Problem(
+                "silence_gap",
+                "warning",
+                f"{x.longest_silence_seconds:.1f} s of silence inside: callers may think the "
+                "call dropped and hang up; cut the gap or pick another track",
+            )
+        )
+    return out

@@ -104,3 +104,24 @@ def test_batch_report_writes_grow_linearly(stack: Stack, tmp_path: Path) -> None
     assert all(stack.daily.get(cid)["config"]["hold_music_url"] == url for cid in ids)
     # one write per finished PUT (write-ahead) plus a handful per phase
     assert recorder.writes <= configs + 10, recorder.writes
+
+
+def test_bench_fix_runs_both_tools() -> None:
+    out = _run("bench_fix.py", "--reps", "1", "--seconds", "70")
+    for row in (
+        "a) holdmusic fix (70 s 320k stereo MP3)",
+        "b) ffmpeg -t 59 -ac 1 -ar 22050 -b:a 48k",
+        "holdmusic fix within 3x of plain ffmpeg:",
+    ):
+        assert row in out, row
+
+
+def test_bench_listen_runs_every_tool() -> None:
+    out = _run("bench_listen.py", "--reps", "1")
+    for row in (
+        "a) holdmusic validate --listen",
+        "b) ffmpeg -af ebur128=peak=true -f null -",
+        "c) holdmusic validate (no --listen)",
+        "validate --listen within 3x of ffmpeg ebur128:",
+    ):
+        assert row in out, row

@@ -76,7 +76,8 @@ def test_not_mp3_failure_has_no_description(cli: Cli, mp3s: dict[str, Made]) -> 
     assert r.exit_code == 1
     assert r.stdout.splitlines()[:2] == [
         f"Checking {path}: FAILED",
-        "  error [not_mp3]: this is a FLAC file, not an MP3",
+        "  error [not_mp3]: this is a FLAC file, not an MP3; "
+        "`holdmusic fix` makes an MP3 from it that passes",
     ]
 
 
@@ -125,7 +126,8 @@ def test_judged_by_content_not_extension(cli: Cli, mp3s: dict[str, Made], tmp_pa
     lines = r.stdout.splitlines()
     assert lines[0] == f"Checking {wav}: FAILED"
     assert lines[1] == (
-        "  error [not_mp3]: this is a WAV (RIFF/WAVE) file with 16-bit PCM audio, not an MP3"
+        "  error [not_mp3]: this is a WAV (RIFF/WAVE) file with 16-bit PCM audio, not an MP3; "
+        "`holdmusic fix` makes an MP3 from it that passes"
     )
     assert lines[2].startswith(f"Checking {mp3}: PASSED (40.000 s")
     # in a folder, only *.mp3 names are picked up: y.bin is not

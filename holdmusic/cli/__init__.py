@@ -25,6 +25,8 @@ from holdmusic.text import printable, terminal_safe
 # command runs (or help lists it), so `holdmusic validate` loads nothing it doesn't use.
 COMMANDS = {
     "validate": "validate:validate",
+    "fix": "fix:fix",
+    "preview": "preview:preview",
     "upload": "upload:upload",
     "bucket-policy": "upload:bucket_policy",
     "publish": "publish:publish",

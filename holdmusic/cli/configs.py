@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from holdmusic import rules
-from holdmusic.cli.validate import limit_options, print_verdict, verdict_options
+from holdmusic.cli.validate import (
+    limit_options,
+    listen_option,
+    listener,
+    print_verdict,
+    verdict_options,
+)
 
 if TYPE_CHECKING:
     from holdmusic.daily import DailyClient
@@ -107,6 +114,7 @@ def _show(value: Any) -> str:
 @click.argument("config_ids", nargs=-1, metavar="[ID]...")
 @limit_options
 @verdict_options("config")
+@listen_option
 def check(
     config_ids: tuple[str, ...],
     max_bytes: int,
@@ -114,6 +122,7 @@ def check(
     strict: bool,
     as_json: bool,
     junit_path: str | None,
+    listen: bool,
 ) -> None:
     """Audit what live numbers play: fetch each pinless config's hold_music_url
     (or the named configs') anonymously and validate it as Daily will fetch it.
@@ -122,9 +131,13 @@ def check(
     """
     from holdmusic import pipeline
 
+    inspect = listener("configs check --listen") if listen else None
     with daily_client() as client:
         audited = pipeline.audit(
-            client, list(config_ids) or None, limits=rules.Limits(max_bytes, max_seconds)
+            client,
+            list(config_ids) or None,
+            limits=rules.Limits(max_bytes, max_seconds),
+            inspect=inspect,
         )
     if not audited:
         click.echo("no pinless_dialin configs on this domain", err=True)
@@ -158,6 +171,6 @@ def _as_verdict(a: Audited) -> rules.Verdict:
     if a.config is not None and a.config.phone_number:
         name += f" ({a.config.phone_number})"
     if a.verdict is not None:
-        return rules.Verdict(name, a.verdict.size_bytes, a.verdict.info, a.verdict.problems)
+        return replace(a.verdict, path=name)
     code = "no_hold_music" if a.config is not None else "config_error"
     return rules.Verdict(name, None, None, (rules.Problem(code, "error", a.error or "unknown"),))

@@ -72,10 +72,29 @@ def verdict_options(noun: str) -> Callable[[click.decorators.FC], click.decorato
     return decorate
 
 
+def listen_option(f: click.decorators.FC) -> click.decorators.FC:
+    """--listen, shared by validate and configs check."""
+    return click.option(
+        "--listen",
+        is_flag=True,
+        help="Also decode the audio and measure loudness, true peak, phone band and "
+        "silences (needs holdmusic[fix]).",
+    )(f)
+
+
+def listener(command: str) -> Callable[[rules.Verdict, str | bytes], rules.Verdict]:
+    """The --listen step, or a usage error naming the install when PyAV is missing."""
+    from holdmusic import studio
+
+    studio.load_av(command)
+    return studio.hear
+
+
 @click.command("validate")
 @click.argument("paths", nargs=-1, required=True)
 @limit_options
 @verdict_options("file")
+@listen_option
 @click.option(
     "-j",
     "--jobs",
@@ -92,11 +111,13 @@ def validate(
     as_json: bool,
     junit_path: str | None,
     jobs: int | None,
+    listen: bool,
 ) -> None:
     """Check MP3 files, folders of them, or URLs against Daily's hold-music rules.
 
     Walks every frame: the duration is exact, whatever the headers claim. A URL is
     fetched anonymously, as Daily will (200, audio type, size cap, few redirects).
+    --listen also decodes the audio: loudness, clipping, phone band and silences.
     Exit status: 0 when every file passes, 1 when any fails, 2 on a usage error.
     """
     targets = rules.expand_paths(list(paths))
@@ -104,7 +125,8 @@ def validate(
         where = ", ".join(printable(p) for p in paths)
         raise click.UsageError(f"no *.mp3 files found under {where}")
     limits = rules.Limits(max_bytes=max_bytes, max_seconds=max_seconds)
-    verdicts: Iterable[rules.Verdict] = judge(targets, limits, jobs=jobs)
+    inspect = listener("validate --listen") if listen else None
+    verdicts: Iterable[rules.Verdict] = judge(targets, limits, jobs=jobs, inspect=inspect)
     if junit_path or as_json:
         verdicts = list(verdicts)
     if as_json:
@@ -128,18 +150,26 @@ def is_url(target: str) -> bool:
 
 
 def judge(
-    targets: list[str], limits: rules.Limits, *, jobs: int | None = None
+    targets: list[str],
+    limits: rules.Limits,
+    *,
+    jobs: int | None = None,
+    inspect: Callable[[rules.Verdict, str | bytes], rules.Verdict] | None = None,
 ) -> Iterator[rules.Verdict]:
-    """Verdicts in order: files through the (parallel) file checker, URLs fetched."""
+    """Verdicts in order: files through the (parallel) file checker, URLs fetched.
+    ``inspect`` (--listen) gets each verdict of an MP3 with its path or downloaded bytes."""
     files = [t for t in targets if not is_url(t)]
     by_file = rules.check_many(files, limits, jobs=jobs)
     for target in targets:
         if is_url(target):
             from holdmusic.publicurl import validate_url  # httpx only when a URL is given
 
-            yield validate_url(target, limits)
+            yield validate_url(target, limits, inspect=inspect)
         else:
-            yield next(by_file)
+            verdict = next(by_file)
+            if inspect is not None and verdict.info is not None:
+                verdict = inspect(verdict, target)
+            yield verdict
 
 
 def status(verdict: rules.Verdict, strict: bool) -> str:
