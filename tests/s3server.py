@@ -271,6 +271,10 @@ class WeedMini:
             "-s3.autoCreateBucket=false",
             "-s3.allowDeleteBucketNotEmpty=false",
             "-volume.preStopSeconds=0",  # SIGTERM -> exit in ~1 s instead of ~4 s
+            # Every test bucket is a collection holding at least one volume. Left at 0,
+            # the volume count follows free disk / 1 GiB (71 here), and the suite, at
+            # ~70 buckets, failed with "No writable volumes" when the disk filled up.
+            "-volume.max=1000",
             f"-filer.localSocket={self.tmp / 'filer.sock'}",
             f"-s3.localSocket={self.tmp / 's3.sock'}",
         ]
