@@ -128,6 +128,8 @@ def run_holdmusic(args: argparse.Namespace, s3: SeaweedS3, work: Path) -> tuple[
             "DAILY_API_KEY": daily.api_key,
             "DAILY_API_URL": daily.url,
             "HOLDMUSIC_BUCKET": bucket,
+            # SeaweedFS's public URLs are on loopback, which holdmusic refuses otherwise
+            "HOLDMUSIC_ALLOW_PRIVATE_URLS": "1",
         }
         report = work / "report.json"
         cmd = [*_bench.holdmusic_command(), "batch", str(manifest), "--report", str(report)]

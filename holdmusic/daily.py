@@ -2,16 +2,22 @@
 
 - Explicit timeouts on every request; ``transport`` is injectable (httpx's model).
 - Retries 429, 5xx, connection errors and timeouts with exponential backoff and jitter,
-  honouring ``Retry-After`` when Daily sends one, within a bound on attempts and time
-  (tenacity). Only GET and PUT are sent, and both are idempotent, so retrying is safe.
+  honouring ``Retry-After`` when Daily sends one. Every wait is capped (``MAX_WAIT``),
+  and all the waiting one call does (backoff, Retry-After, the shared limiter's penalty)
+  counts against one budget (``RETRY_BUDGET``). Only GET and PUT are sent, and both are
+  idempotent, so retrying is safe.
+- Each exchange has a total deadline (``EXCHANGE_DEADLINE``), however slowly Daily sends.
 - One token-bucket rate limiter shared by every thread using the client, a little under
   Daily's 20 requests/s, so that big jobs do not live on 429s.
-- The API key never appears in a message, a log line or ``--verbose`` output.
+- ``interrupt()`` (on Ctrl-C) wakes every waiting thread and cuts every open connection.
+- The API key never appears in a message, a log line or ``--verbose`` output: it is
+  scrubbed from everything Daily sends back, in every field.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import random
 import re
@@ -21,17 +27,21 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
-import tenacity
 
-from holdmusic import __version__
+from holdmusic import __version__, configid
 from holdmusic.errors import HoldmusicError, UsageError
+from holdmusic.publicurl import deadline, deadline_passed, guarded_transport
 
 DEFAULT_BASE_URL = "https://api.daily.co/v1"
 DEFAULT_RATE = 18.0  # requests/s: a little under Daily's documented 20/s
 DEFAULT_BURST = 5
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+EXCHANGE_DEADLINE = 15.0  # s: one request and its whole answer, however slowly it drips
+MAX_WAIT = 20.0  # s: the longest single wait (Retry-After, backoff, the limiter's penalty)
+RETRY_BUDGET = 60.0  # s: all the waiting one call may do before it gives up
 PAGE_SIZE = 100  # Daily's maximum
 LEGACY_HINT = (
     "if this domain is older, its dial-in settings may live on the legacy domain config "
@@ -43,12 +53,24 @@ T = TypeVar("T")
 
 
 class DailyError(HoldmusicError):
-    """Daily answered with an error, or could not be reached."""
+    """Daily answered with an error, or could not be reached.
 
-    def __init__(self, message: str, *, status: int | None = None, error: str | None = None):
+    ``outcome_unknown``: a request was sent whose answer never came (or was a 5xx, or
+    unreadable), so for a PUT nobody knows whether it was applied.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        error: str | None = None,
+        outcome_unknown: bool = False,
+    ):
         super().__init__(message)
         self.status = status
         self.error = error
+        self.outcome_unknown = outcome_unknown
 
 
 class DailyAuthError(DailyError):
@@ -67,13 +89,20 @@ class DailyUnavailable(DailyError):
     """Rate limits, server errors or the network won, after every retry."""
 
 
-class _Retryable(Exception):
-    """Internal: a failure worth another attempt."""
+class DailyInterrupted(DailyError):
+    """The run was interrupted (Ctrl-C) while this call waited or was in flight."""
 
-    def __init__(self, error: DailyError, retry_after: float | None = None):
+
+class _Retryable(Exception):
+    """Internal: a failure worth another attempt. ``unknown``: it may have been applied."""
+
+    def __init__(
+        self, error: DailyError, retry_after: float | None = None, *, unknown: bool = False
+    ):
         super().__init__(str(error))
         self.error = error
         self.retry_after = retry_after
+        self.unknown = unknown
 
 
 @dataclass(frozen=True)
@@ -116,7 +145,8 @@ class RateLimiter:
     """Token bucket (as GCRA): ``burst`` requests at once, then ``rate`` per second.
 
     Shared by every thread; each ``acquire`` reserves the next free slot under a lock
-    and sleeps outside it. ``penalize`` pushes every thread back after a 429.
+    and sleeps outside it. ``penalize`` pushes every thread back after a 429, by at most
+    ``MAX_WAIT``: one Retry-After of 99999 once froze every thread for 27 hours.
     """
 
     def __init__(
@@ -124,7 +154,8 @@ class RateLimiter:
         rate: float = DEFAULT_RATE,
         burst: int = DEFAULT_BURST,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
+        max_penalty: float = MAX_WAIT,
     ) -> None:
         if rate <= 0 or burst < 1:
             raise ValueError("rate must be > 0 and burst >= 1")
@@ -132,24 +163,44 @@ class RateLimiter:
         self.allowance = (burst - 1) * self.interval
         self._clock = clock
         self._sleep = sleep
+        self.max_penalty = max_penalty
         self._next = float("-inf")  # the first caller, whatever the clock says, goes at once
         self._lock = threading.Lock()
 
-    def acquire(self) -> float:
-        """Wait for a slot; returns how long this caller waited."""
+    def acquire(
+        self, max_wait: float = math.inf, interrupt: threading.Event | None = None
+    ) -> float | None:
+        """Wait for a slot; returns how long this caller waited.
+
+        None (and no slot taken) when the slot is more than ``max_wait`` away. With
+        ``interrupt``, setting that event cuts the wait short (:class:`DailyInterrupted`).
+        """
         with self._lock:
             now = self._clock()
             slot = max(self._next, now - self.allowance)
-            self._next = slot + self.interval
             wait = slot - now
+            if wait > max_wait:
+                return None
+            self._next = slot + self.interval
         if wait > 0:
-            self._sleep(wait)
+            _pause(wait, self._sleep, interrupt)
             return wait
         return 0.0
 
     def penalize(self, seconds: float) -> None:
         with self._lock:
-            self._next = max(self._next, self._clock() + seconds)
+            self._next = max(self._next, self._clock() + min(seconds, self.max_penalty))
+
+
+def _pause(
+    seconds: float, sleep: Callable[[float], None] | None, interrupt: threading.Event | None
+) -> None:
+    if sleep is not None:
+        sleep(seconds)
+    elif interrupt is None:
+        time.sleep(seconds)
+    elif interrupt.wait(seconds):
+        raise DailyInterrupted("not attempted: interrupted")
 
 
 def _retry_after(resp: httpx.Response) -> float | None:
@@ -178,7 +229,9 @@ class DailyClient:
         timeout: httpx.Timeout | float = TIMEOUT,
         limiter: RateLimiter | None = None,
         max_attempts: int = 6,
-        max_retry_seconds: float = 60.0,
+        max_retry_seconds: float = RETRY_BUDGET,
+        max_wait: float = MAX_WAIT,
+        exchange_seconds: float = EXCHANGE_DEADLINE,
         backoff_initial: float = 0.5,
         backoff_max: float = 8.0,
         transport: httpx.BaseTransport | None = None,
@@ -192,13 +245,20 @@ class DailyClient:
                 "DAILY_API_KEY contains spaces, line breaks or non-ASCII characters: "
                 "copy the key again (Dashboard → Developers)"
             )
+        check_base_url(base_url)
         self.base_url = base_url.rstrip("/")
         self._key = api_key
         self.limiter = limiter or RateLimiter()
         self.max_attempts = max_attempts
         self.max_retry_seconds = max_retry_seconds
+        self.max_wait = max_wait
+        self.exchange_seconds = exchange_seconds
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
+        self._interrupt = threading.Event()
+        self._backend = None
+        if transport is None:
+            transport, self._backend = guarded_transport(public_only=False, pool_size=pool_size)
         self._http = httpx.Client(
             base_url=self.base_url,
             timeout=timeout,
@@ -208,7 +268,6 @@ class DailyClient:
                 "User-Agent": f"holdmusic/{__version__}",
                 "Accept": "application/json",
             },
-            limits=httpx.Limits(max_connections=pool_size, max_keepalive_connections=pool_size),
             trust_env=False,
         )
         self.requests_sent = 0
@@ -219,6 +278,13 @@ class DailyClient:
         # An empty or malformed key is refused by __init__, with the same message.
         key = env.get("DAILY_API_KEY", "")
         return cls(key, env.get("DAILY_API_URL") or DEFAULT_BASE_URL, **kwargs)
+
+    def interrupt(self) -> None:
+        """Stop every call: waits end at once and open connections are cut, so that one
+        Ctrl-C ends a run within moments. A PUT cut in flight has an unknown outcome."""
+        self._interrupt.set()
+        if self._backend is not None:
+            self._backend.abort()
 
     def close(self) -> None:
         self._http.close()
@@ -258,14 +324,15 @@ class DailyClient:
             after = items[-1].id
 
     def get_config(self, config_id: str) -> DialinConfig:
-        return DialinConfig.from_json(self._call("GET", _config_path(config_id), ident=config_id))
+        got = self._call("GET", _config_path(config_id), ident=config_id)
+        return _same_id(config_id, got, "GET", outcome_unknown=False)
 
     def set_hold_music(self, config_id: str, url: str) -> DialinConfig:
         """PUT only ``hold_music_url``: every other field is left to Daily to keep."""
         body = {"hold_music_url": url}
-        return DialinConfig.from_json(
-            self._call("PUT", _config_path(config_id), json=body, ident=config_id)
-        )
+        got = self._call("PUT", _config_path(config_id), json=body, ident=config_id)
+        # Answered, but not about this config: what happened to it is unknown.
+        return _same_id(config_id, got, "PUT", outcome_unknown=True)
 
     def get_domain(self) -> dict[str, Any]:
         """``GET /``: the domain config; proves the key is accepted."""
@@ -275,52 +342,96 @@ class DailyClient:
     # --- plumbing ----------------------------------------------------------------------
 
     def _call(self, method: str, path: str, *, ident: str | None = None, **kwargs: Any) -> Any:
-        retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_exception_type(_Retryable),
-            stop=(
-                tenacity.stop_after_attempt(self.max_attempts)
-                | tenacity.stop_after_delay(self.max_retry_seconds)
-            ),
-            wait=self._wait,
-            before_sleep=self._log_retry,
-            reraise=True,
-        )
-        try:
-            return retrying(self._once, method, path, ident, **kwargs)
-        except _Retryable as exc:
-            raise exc.error from None
+        """One call: attempts under the shared limiter, every wait counted in one budget."""
+        if self._interrupt.is_set():  # queued work after a Ctrl-C sends nothing
+            raise DailyInterrupted("not attempted: interrupted")
+        budget = self.max_retry_seconds
+        waited = 0.0
+        unknown = False  # was any attempt sent without a definite answer?
+        last: DailyError | None = None
+        over_budget = False
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                slot = self.limiter.acquire(budget - waited, self._interrupt)
+            except DailyInterrupted as exc:
+                exc.outcome_unknown = unknown
+                raise
+            if slot is None:  # the shared limiter is held back past this call's budget
+                over_budget = True
+                break
+            waited += slot
+            try:
+                return self._once(method, path, ident, **kwargs)
+            except _Retryable as exc:
+                last, retry_after = exc.error, exc.retry_after
+                unknown = unknown or exc.unknown
+            if attempt == self.max_attempts or self._interrupt.is_set():
+                break
+            pause = self._backoff(attempt, retry_after)
+            if waited + pause > budget:
+                over_budget = True
+                break
+            log.info("retrying after %s (attempt %d, waiting %.2fs)", last, attempt, pause)
+            try:
+                _pause(pause, None, self._interrupt)
+            except DailyInterrupted:
+                break
+            waited += pause
+        if self._interrupt.is_set():
+            what = "not attempted: interrupted"
+            if unknown:
+                what = f"interrupted during {method} {path}"
+            raise DailyInterrupted(what, outcome_unknown=unknown) from None
+        if last is None:
+            last = DailyUnavailable(
+                f"Daily's rate limit would have held {method} {path} back for more than "
+                f"the {budget:g} s retry budget"
+            )
+        elif over_budget:
+            last = type(last)(
+                f"{last} (gave up: waiting longer would pass the {budget:g} s retry budget)",
+                status=last.status,
+                error=last.error,
+            )
+        last.outcome_unknown = unknown
+        raise last from None
 
-    def _wait(self, state: tenacity.RetryCallState) -> float:
-        """Retry-After when Daily gives one, else exponential backoff with full jitter."""
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, _Retryable) and exc.retry_after is not None:
-            return min(exc.retry_after, self.max_retry_seconds)
-        ceiling = min(self.backoff_max, self.backoff_initial * 2 ** (state.attempt_number - 1))
-        return random.uniform(ceiling / 2, ceiling)
-
-    def _log_retry(self, state: tenacity.RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        sleep = state.next_action.sleep if state.next_action else 0.0
-        log.info("retrying after %s (attempt %d, waiting %.2fs)", exc, state.attempt_number, sleep)
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        """Retry-After when Daily gives one, else exponential backoff with full jitter;
+        never more than ``max_wait``."""
+        if retry_after is not None:
+            return min(retry_after, self.max_wait)
+        ceiling = min(self.backoff_max, self.backoff_initial * 2 ** (attempt - 1))
+        return min(random.uniform(ceiling / 2, ceiling), self.max_wait)
 
     def _once(self, method: str, path: str, ident: str | None, **kwargs: Any) -> Any:
-        self.limiter.acquire()
         with self._count_lock:
             self.requests_sent += 1
         started = time.monotonic()
         try:
-            resp = self._http.request(method, path, **kwargs)
-        except httpx.TimeoutException as exc:
-            raise _Retryable(
-                DailyUnavailable(f"Daily did not answer {method} {path} in time ({_kind(exc)})")
-            ) from None
+            with deadline(self.exchange_seconds):
+                try:
+                    resp = self._http.request(method, path, **kwargs)
+                except httpx.TimeoutException as exc:
+                    kind = (
+                        f"no whole answer within {self.exchange_seconds:g} s"
+                        if deadline_passed()
+                        else _kind(exc)
+                    )
+                    raise _Retryable(
+                        DailyUnavailable(f"Daily did not answer {method} {path} in time ({kind})"),
+                        unknown=not isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout)),
+                    ) from None
         except httpx.LocalProtocolError:
             # Refused by our own HTTP stack (a malformed header): retrying cannot help, and
             # its message may quote the header, so it is not shown.
             raise DailyError(f"could not send {method} {path}: the request was malformed") from None
         except httpx.TransportError as exc:
             raise _Retryable(
-                DailyUnavailable(f"cannot reach Daily at {self.base_url}: {_scrub(exc, self._key)}")
+                DailyUnavailable(
+                    f"cannot reach Daily at {self.base_url}: {_scrub(exc, self._key)}"
+                ),
+                unknown=not isinstance(exc, httpx.ConnectError),
             ) from None
         log.info(
             "%s %s -> %d (%.0f ms)",
@@ -329,28 +440,34 @@ class DailyClient:
             resp.status_code,
             1000 * (time.monotonic() - started),
         )
-        if resp.status_code < 400:
-            try:
-                return resp.json()
-            except ValueError:
+        try:
+            body = _scrub_json(resp.json(), self._key)
+        except ValueError:
+            body = None
+            if resp.status_code < 400:
                 raise DailyError(
                     f"Daily answered {method} {path} with a body that is not JSON",
                     status=resp.status_code,
+                    outcome_unknown=method != "GET",
                 ) from None
-        raise self._error(resp, method, path, ident)
+        if resp.status_code < 400:
+            return body
+        raise self._error(resp, body, method, path, ident)
 
-    def _error(self, resp: httpx.Response, method: str, path: str, ident: str | None) -> Exception:
+    def _error(
+        self, resp: httpx.Response, body: Any, method: str, path: str, ident: str | None
+    ) -> Exception:
         status = resp.status_code
-        try:
-            body = resp.json()
-        except ValueError:
+        if not isinstance(body, dict):
             body = {}
-        kind = str(body.get("error", "")) if isinstance(body, dict) else ""
-        info = _scrub(str(body.get("info", "")) if isinstance(body, dict) else "", self._key)
+        kind = _short(body.get("error", ""))
+        info = _short(body.get("info", ""))
         detail = f": {info}" if info else ""
         if status == 429:
             wait = _retry_after(resp)
-            self.limiter.penalize(wait if wait is not None else self.backoff_initial)
+            self.limiter.penalize(
+                min(wait, self.max_wait) if wait is not None else self.backoff_initial
+            )
             return _Retryable(
                 DailyUnavailable(
                     "Daily kept answering 429 (rate limited) after every retry",
@@ -368,6 +485,7 @@ class DailyClient:
                     error=kind,
                 ),
                 retry_after=_retry_after(resp),
+                unknown=True,
             )
         if status == 401 or kind == "authentication-error":
             return DailyAuthError(
@@ -392,10 +510,51 @@ class DailyClient:
         )
 
 
+def check_base_url(base_url: str) -> None:
+    """DAILY_API_URL must be a plain http(s) URL: credentials in it would be printed in
+    errors and logs, and httpx would send them as Basic auth instead of the Bearer key."""
+    try:
+        parts = urlsplit(base_url)
+        has_credentials = parts.username is not None or parts.password is not None
+    except ValueError:
+        raise UsageError("DAILY_API_URL is not a URL") from None
+    if has_credentials:
+        raise UsageError(
+            "DAILY_API_URL must not contain credentials (user:password@); "
+            "the key goes in DAILY_API_KEY"
+        )
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError("DAILY_API_URL must be an http(s) URL, like https://api.daily.co/v1")
+
+
+def _same_id(config_id: str, got: Any, method: str, *, outcome_unknown: bool) -> DialinConfig:
+    config = DialinConfig.from_json(got)
+    if config.id != config_id:
+        raise DailyError(
+            f"Daily answered {method} for config {config_id} with config {_short(config.id)!r}",
+            outcome_unknown=outcome_unknown,
+        )
+    return config
+
+
+def _short(value: object, limit: int = 300) -> str:
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _scrub_json(value: Any, secret: str) -> Any:
+    """Everything Daily sent, with the key masked wherever it appears (keys and values)."""
+    if isinstance(value, str):
+        return _scrub(value, secret)
+    if isinstance(value, list):
+        return [_scrub_json(v, secret) for v in value]
+    if isinstance(value, dict):
+        return {_scrub(k, secret): _scrub_json(v, secret) for k, v in value.items()}
+    return value
+
+
 def _config_path(config_id: str) -> str:
-    if not config_id or "/" in config_id or config_id in (".", ".."):
-        raise UsageError(f"not a dial-in config id: {config_id!r}")
-    return f"/domain-dialin-config/{config_id}"
+    return f"/domain-dialin-config/{configid.check(config_id)}"
 
 
 def _kind(exc: httpx.TimeoutException) -> str:

@@ -23,13 +23,20 @@ import os
 import tomllib
 from dataclasses import dataclass
 
-from holdmusic.errors import HoldmusicError
+from holdmusic import configid
+from holdmusic.errors import HoldmusicError, UsageError
 
 CSV_COLUMNS = ("config_id", "file")
 
 
 class ManifestError(HoldmusicError):
     """The manifest is unusable; the message lists every bad row."""
+
+
+class ManifestIdError(ManifestError, UsageError):
+    """The manifest names a config id outside the allowed form (a usage error, exit 2)."""
+
+    exit_code = 2
 
 
 @dataclass(frozen=True)
@@ -53,9 +60,14 @@ def read(path: str) -> list[Assignment]:
         rows, problems = _csv_rows(raw, path)
     assignments: list[Assignment] = []
     seen: dict[str, str] = {}
+    bad_ids = False
     for where, config_id, given in rows:
         if not config_id:
             problems.append(f"{where}: no config id")
+            continue
+        if (why := configid.problem(config_id)) is not None:
+            problems.append(f"{where}: {why}")
+            bad_ids = True
             continue
         if not given:
             problems.append(f"{where}: no file for config {config_id}")
@@ -73,7 +85,8 @@ def read(path: str) -> list[Assignment]:
         problems.append("the manifest assigns nothing")
     if problems:
         count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
-        raise ManifestError(f"manifest {path} has {count}: " + "; ".join(problems))
+        error = ManifestIdError if bad_ids else ManifestError
+        raise error(f"manifest {path} has {count}: " + "; ".join(problems))
     return assignments
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from holdmusic import rules
 from holdmusic.record import (
     FAILED,
+    MISMATCHED,
     PENDING,
     QUEUED,
     SKIPPED,
@@ -117,6 +118,7 @@ class ConfigOutcome:
     url: str | None = None  # the URL it was meant to point at
     changed_fields: tuple[str, ...] = ()  # fields other than hold_music_url that changed
     note: str | None = None
+    stored_url: str | None = None  # mismatched: what Daily stored instead of ``url``
 
     @property
     def ok(self) -> bool:
@@ -133,6 +135,8 @@ class ConfigOutcome:
             d["changed_fields"] = list(self.changed_fields)
         if self.note:
             d["note"] = self.note
+        if self.stored_url is not None:
+            d["stored_url"] = self.stored_url
         return d
 
 
@@ -167,16 +171,28 @@ def read_configs(
             if on_each is not None:
                 on_each()
 
-    return dict(zip(config_ids, _map(one, config_ids, concurrency), strict=True))
+    results = _map(one, config_ids, concurrency, on_interrupt=client.interrupt)
+    return dict(zip(config_ids, results, strict=True))
 
 
-def _map(fn: Callable[[T], R], items: list[T], concurrency: int) -> list[R]:
+def _map(
+    fn: Callable[[T], R],
+    items: list[T],
+    concurrency: int,
+    on_interrupt: Callable[[], object] | None = None,
+) -> list[R]:
     if concurrency <= 1 or len(items) <= 1:
         return [fn(i) for i in items]
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=min(concurrency, len(items))) as pool:
-        return list(pool.map(fn, items))
+        try:
+            return list(pool.map(fn, items))
+        except BaseException:
+            # Before the pool waits for its threads: wake them, or one Ctrl-C is not enough.
+            if on_interrupt is not None:
+                on_interrupt()
+            raise
 
 
 def point_config(client: DailyClient, before: DialinConfig, url: str) -> ConfigOutcome:
@@ -184,9 +200,11 @@ def point_config(client: DailyClient, before: DialinConfig, url: str) -> ConfigO
 
     A PUT answered 5xx may still have been applied (and retried); whatever happens,
     ``previous_url`` is the value read *before* this run touched the config. When the
-    PUT fails for good, a GET tells whether it landed anyway.
+    PUT fails for good, a GET tells whether it landed. A PUT whose answer never came
+    stays ``pending`` even when the GET shows the old value: it may land later, and
+    rollback looks at every pending config.
     """
-    from holdmusic.daily import DailyError, DailyUnavailable
+    from holdmusic.daily import DailyError
 
     previous = before.hold_music_url
     if previous == url:
@@ -195,12 +213,11 @@ def point_config(client: DailyClient, before: DialinConfig, url: str) -> ConfigO
     try:
         after = client.set_hold_music(before.id, url)
     except DailyError as exc:
+        unknown = exc.outcome_unknown
         try:
             after = client.get_config(before.id)
         except DailyError:
-            if isinstance(exc, DailyUnavailable):
-                # 5xx, timeouts, dropped connections: the PUT may have landed. "pending"
-                # keeps it in the record as possibly changed, so rollback looks at it.
+            if unknown:
                 return ConfigOutcome(
                     before.id,
                     previous,
@@ -210,15 +227,28 @@ def point_config(client: DailyClient, before: DialinConfig, url: str) -> ConfigO
                 )
             return ConfigOutcome(before.id, previous, FAILED, str(exc), url)
         if after.hold_music_url != url:
+            if unknown:
+                return ConfigOutcome(
+                    before.id,
+                    previous,
+                    PENDING,
+                    f"{exc}; a GET shows {after.hold_music_url!r}, but a PUT whose answer "
+                    "never came may still land ('holdmusic rollback' checks it)",
+                    url,
+                )
             return ConfigOutcome(before.id, previous, FAILED, str(exc), url)
         note = f"the PUT reported an error ({exc}) but a GET shows it was applied"
     if after.hold_music_url != url:
+        # The config changed, though not to what was asked: the record must say so,
+        # so that rollback restores it.
         return ConfigOutcome(
             before.id,
             previous,
-            FAILED,
-            f"Daily accepted the PUT but the config holds {after.hold_music_url!r}",
+            MISMATCHED,
+            f"Daily accepted the PUT but the config now holds {after.hold_music_url!r}",
             url,
+            changed_fields(before, after),
+            stored_url=after.hold_music_url,
         )
     changed = changed_fields(before, after)
     error = None
@@ -430,7 +460,9 @@ class BatchResult:
     @property
     def ok(self) -> bool:
         good = (UPDATED, UNCHANGED, WOULD_UPDATE, SKIPPED)
-        return self.stopped is None and all(i.status in good for i in self.items)
+        return self.stopped is None and all(
+            i.status in good and not i.changed_fields for i in self.items
+        )
 
 
 def _not_attempted(recorder: Recorder, reason: str) -> None:
@@ -626,7 +658,14 @@ def put_phase(
         outcome = point_config(client, befores[cid], targets[cid])
         # Not forced to disk at once: the item was written "pending" (may have changed)
         # before its PUT, so a crash before the next write still leaves a true record.
-        recorder.update(cid, durable=False, status=outcome.status, error=outcome.error)
+        recorder.update(
+            cid,
+            durable=False,
+            status=outcome.status,
+            error=outcome.error,
+            stored_url=outcome.stored_url,
+            changed_fields=list(outcome.changed_fields),
+        )
         on.advance(f"{cid}: {outcome.status}" + (f": {outcome.error}" if outcome.error else ""))
         if on_outcome is not None:
             on_outcome(outcome)
@@ -639,6 +678,7 @@ def put_phase(
             outcome = future.result()
             outcomes[outcome.config_id] = outcome
     except BaseException:
+        client.interrupt()  # wake waiting threads and cut open connections first
         pool.shutdown(wait=True, cancel_futures=True)
         recorder.update_many(
             {
@@ -673,7 +713,7 @@ def rollback(
     """
 
     on = reporter or BatchReporter()
-    chosen = [i for i in items if i.status in (UPDATED, PENDING)]
+    chosen = [i for i in items if i.status in (UPDATED, PENDING, MISMATCHED)]
     recorder.add_all(
         [Item(i.config_id, file=i.file, url=i.previous_url, status=QUEUED) for i in chosen]
     )
@@ -694,7 +734,7 @@ def rollback(
             change: dict[str, Any] = {"previous_url": now_url}
             if now_url == item.previous_url:
                 change.update(status=UNCHANGED)
-            elif now_url != item.url and not force:
+            elif now_url not in {item.url, item.stored_url} - {None} and not force:
                 change.update(
                     status=SKIPPED,
                     error=f"changed since the run: it now holds {now_url!r}, not the run's URL "

@@ -8,7 +8,14 @@ which configs *may* have changed, and from what. Outcomes are written within
 ``pending``, which stays true, and a batch of thousands does not rewrite its report per item.
 
 Item statuses: ``updated``, ``unchanged``, ``failed``, ``skipped``, ``would_update``
-(dry run) and ``pending`` (sent, or about to be, when the run stopped).
+(dry run), ``pending`` (sent, and nobody knows whether it was applied; or about to be
+sent when the run stopped) and ``mismatched`` (Daily accepted the PUT but stored a
+different URL, ``stored_url``).
+
+A report is created exclusively: an existing file is never written over (a second run
+with the same ``--report`` would have replaced the first run's record of what it
+changed), and default names carry a random part, so two runs started in the same second
+get two reports.
 """
 
 from __future__ import annotations
@@ -16,15 +23,17 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
-from holdmusic import __version__
-from holdmusic.errors import HoldmusicError
+from holdmusic import __version__, configid
+from holdmusic.errors import HoldmusicError, UsageError
 
 # Item statuses, here once: the report, publish's outcomes and rollback all speak them.
 UPDATED = "updated"
@@ -34,12 +43,18 @@ SKIPPED = "skipped"  # deliberately left alone (e.g. changed by someone since)
 WOULD_UPDATE = "would_update"  # dry run
 QUEUED = "queued"  # nothing sent yet
 PENDING = "pending"  # a PUT was sent (or about to be): it may have been applied
+MISMATCHED = "mismatched"  # Daily accepted the PUT but holds another URL (stored_url)
+STATUSES = (UPDATED, UNCHANGED, FAILED, SKIPPED, WOULD_UPDATE, QUEUED, PENDING, MISMATCHED)
 FORMAT = 1
 FLUSH_SECONDS = 0.25  # how stale a "pending" item that has in fact finished may be on disk
 
 
 class ReportError(HoldmusicError):
     """A report file that cannot be read or is not a holdmusic report."""
+
+
+class ReportExists(UsageError):
+    """A report would be written over (exit 2): holdmusic never does that."""
 
 
 @dataclass
@@ -51,6 +66,8 @@ class Item:
     previous_url: str | None = None  # what it held before this run touched it
     status: str = PENDING
     error: str | None = None
+    stored_url: str | None = None  # mismatched: what Daily stored instead of ``url``
+    changed_fields: list[str] = field(default_factory=list)  # other fields Daily changed
 
 
 def now() -> str:
@@ -59,7 +76,7 @@ def now() -> str:
 
 def default_path(command: str) -> str:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    return f"holdmusic-{command}-{stamp}.json"
+    return f"holdmusic-{command}-{stamp}-{secrets.token_hex(3)}.json"
 
 
 @dataclass
@@ -77,6 +94,36 @@ class Recorder:
     writes: int = 0
     _written_at: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.path is not None:
+            self._create()
+
+    @classmethod
+    def new(cls, path: str | None, command: str, source: str, *, dry_run: bool = False) -> Recorder:
+        """A recorder at ``path``, or at a fresh default name when ``path`` is None
+        (unless a dry run, which keeps its record in memory)."""
+        if path is not None or dry_run:
+            return cls(path, command, source, dry_run=dry_run)
+        for _ in range(20):
+            with contextlib.suppress(ReportExists):
+                return cls(default_path(command), command, source)
+        raise ReportExists(f"could not find a free report name for {command} here")
+
+    def _create(self) -> None:
+        """Claim the path before anything happens; an existing file is a usage error."""
+        assert self.path is not None
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            raise ReportExists(
+                f"report {self.path} already exists: holdmusic never writes over a report "
+                "(it may be the only record of what a run changed); choose another --report"
+            ) from None
+        except OSError as exc:
+            raise UsageError(f"cannot create report {self.path}: {exc.strerror or exc}") from None
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(self.to_dict(), indent=2) + "\n")
 
     def add(self, item: Item) -> None:
         with self._lock:
@@ -158,7 +205,12 @@ def write_atomic(path: str, text: str) -> None:
 
 
 def load(path: str) -> tuple[dict[str, Any], list[Item]]:
-    """Read a report written by ``batch`` (or ``rollback``, or ``publish --report``)."""
+    """Read a report written by ``batch`` (or ``rollback``, or ``publish --report``).
+
+    Its shape is checked before anything acts on it: a known status, http(s) URLs and
+    config ids in the allowed form, each field of its type. A bad report is refused with
+    one line naming the item and the field.
+    """
     try:
         with open(path, encoding="utf-8") as fh:
             data = json.load(fh)
@@ -171,10 +223,53 @@ def load(path: str) -> tuple[dict[str, Any], list[Item]]:
     raw = data.get("items")
     if not isinstance(raw, list):
         raise ReportError(f"report {path} has no items")
-    known = set(Item.__dataclass_fields__)
     items = []
+    seen: set[str] = set()
     for n, entry in enumerate(raw, start=1):
-        if not isinstance(entry, dict) or not isinstance(entry.get("config_id"), str):
-            raise ReportError(f"report {path}: item {n} has no config_id")
-        items.append(Item(**{k: v for k, v in entry.items() if k in known}))
+        where = f"report {path}: item {n}"
+        if not isinstance(entry, dict):
+            raise ReportError(f"{where} is not an object")
+        cid = entry.get("config_id")
+        if (why := configid.problem(cid)) is not None:
+            raise ReportError(f"{where}: field 'config_id': {why}")
+        where += f" (config {cid})"
+        if cid in seen:
+            raise ReportError(f"{where}: the config appears twice")
+        seen.add(str(cid))
+        if (why := _item_problem(entry)) is not None:
+            raise ReportError(f"{where}: {why}")
+        known = {k: v for k, v in entry.items() if k in Item.__dataclass_fields__}
+        items.append(Item(**known))
     return data, items
+
+
+def _item_problem(entry: dict[str, Any]) -> str | None:
+    status = entry.get("status")
+    if status not in STATUSES:
+        return f"field 'status' is {_shown(status)}, not one of {', '.join(STATUSES)}"
+    for name in ("url", "previous_url", "stored_url"):
+        value = entry.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            return f"field {name!r} is {_shown(value)}, not a URL or null"
+        try:
+            parts = urlsplit(value)
+            host = parts.hostname
+        except ValueError:
+            host = None
+        if host is None or parts.scheme not in ("http", "https") or value != value.strip():
+            return f"field {name!r} is {_shown(value)}, not an http(s) URL"
+    for name in ("file", "sha256", "error"):
+        value = entry.get(name)
+        if value is not None and not isinstance(value, str):
+            return f"field {name!r} is {_shown(value)}, not a string or null"
+    changed = entry.get("changed_fields", [])
+    if not isinstance(changed, list) or not all(isinstance(x, str) for x in changed):
+        return f"field 'changed_fields' is {_shown(changed)}, not a list of names"
+    return None
+
+
+def _shown(value: object) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -69,9 +69,21 @@ class StorageSettings:
             ("--endpoint-url", self.endpoint_url),
             ("--public-base-url", self.public_base_url),
         ):
-            if url is not None and not (
-                urlsplit(url).scheme in ("http", "https") and urlsplit(url).hostname
-            ):
+            if url is None:
+                continue
+            try:
+                parts = urlsplit(url)
+                has_credentials = parts.username is not None or parts.password is not None
+            except ValueError:
+                raise UsageError(f"{flag} is not a URL") from None
+            if has_credentials:
+                # Never echoed: it would print the password. Storage credentials come from
+                # boto3's usual sources; public URLs are fetched anonymously.
+                raise UsageError(
+                    f"{flag} must not contain credentials (user:password@); storage "
+                    "credentials come from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a profile"
+                )
+            if not (parts.scheme in ("http", "https") and parts.hostname):
                 raise UsageError(f"{flag} must be an http:// or https:// URL, not {url!r}")
 
 
@@ -90,7 +102,15 @@ class StoredObject:
 
 
 def check_prefix(prefix: str) -> None:
-    """A prefix is a folder-like string: no leading slash, no empty, '.' or '..' parts."""
+    """A prefix is a literal folder-like string: no leading slash, no empty, '.' or '..'
+    parts, and none of the characters a bucket policy reads as wildcards or variables
+    ('*', '?', '${...}'): '--prefix *' once made every object of a bucket public."""
+    bad = next((c for c in prefix if c in "*?$" or ord(c) < 32 or ord(c) == 127), None)
+    if bad is not None:
+        raise UsageError(
+            f"prefix {prefix!r} contains {bad!r}: a prefix is a literal folder name "
+            "(in a bucket policy '*', '?' and '${...}' would widen what is public)"
+        )
     if prefix.startswith("/"):
         raise UsageError(f"prefix {prefix!r} must not start with '/'")
     parts = prefix.split("/")[:-1] if prefix.endswith("/") else prefix.split("/")
@@ -255,9 +275,27 @@ def check_bucket(settings: StorageSettings) -> str:
     return client.meta.region_name
 
 
+def policy_prefix(prefix: str) -> str:
+    """The folder a public-read statement covers: never empty, always ending in '/', so
+    that 'hold-music' cannot also expose 'hold-music-private/'."""
+    if not prefix.strip("/"):
+        raise UsageError(
+            "bucket-policy needs a folder prefix, like hold-music/: an empty prefix would make "
+            "every object in the bucket public"
+        )
+    prefix = prefix if prefix.endswith("/") else prefix + "/"
+    check_prefix(prefix)
+    return prefix
+
+
+def policy_resource(bucket: str, prefix: str) -> str:
+    """Exactly the Resource the statement grants, for the user to read before applying."""
+    return f"arn:aws:s3:::{bucket}/{policy_prefix(prefix)}*"
+
+
 def bucket_policy(bucket: str, prefix: str) -> dict[str, Any]:
     """The least a bucket needs for anonymous reads of ``prefix*``: s3:GetObject, nothing else."""
-    check_prefix(prefix)
+    prefix = policy_prefix(prefix)
     return {
         "Version": "2012-10-17",
         "Statement": [_policy_statement(bucket, prefix)],
@@ -275,12 +313,13 @@ def _policy_statement(bucket: str, prefix: str) -> dict[str, Any]:
         "Effect": "Allow",
         "Principal": "*",
         "Action": "s3:GetObject",
-        "Resource": f"arn:aws:s3:::{bucket}/{prefix}*",
+        "Resource": policy_resource(bucket, prefix),
     }
 
 
 def apply_bucket_policy(settings: StorageSettings) -> dict[str, Any]:
     """Add (or replace) our statement in the bucket's policy, keeping every other statement."""
+    policy_prefix(settings.prefix)  # before any request
     client = _client(settings)
     with _translated(settings, None):
         try:

@@ -64,6 +64,14 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         pytest.skip(why)
 
 
+@pytest.fixture(autouse=True)
+def allow_loopback_urls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every server these tests talk to (SeaweedFS, the stand-in, purpose-built ones) is on
+    loopback, which holdmusic refuses as a hold-music URL unless this opt-in is set. Tests
+    of the refusal itself delete it (``monkeypatch.delenv``)."""
+    monkeypatch.setenv("HOLDMUSIC_ALLOW_PRIVATE_URLS", "1")
+
+
 @dataclass(frozen=True)
 class Result:
     exit_code: int

@@ -5,7 +5,10 @@ HTTP (httpx, connection pooling, timeouts, retries).  :class:`DailyStandIn` is a
 real ``ThreadingHTTPServer`` on ``127.0.0.1`` with an in-memory store of dial-in
 configs, faithful to ``/work/shared/DAILY_API.md``, plus switchable faults
 (rate limiting, 5xx before/after applying a PUT, slow answers, dropped
-connections) and a request log for assertions.  Standard library only.
+connections) and hostile answers (dripped one byte at a time, a PUT that lands
+after the client gave up, a PUT that stores another URL or changes another
+field, an answer about another config, an error that echoes the API key) and a
+request log for assertions.  Standard library only.
 
 Usage::
 
@@ -193,6 +196,22 @@ class _Drop:
     target: _Target
 
 
+@dataclass(slots=True)
+class _Switch:
+    """A hostile-answer switch: ``remaining`` matching requests (None: all), ``value``."""
+
+    remaining: int | None
+    target: _Target
+    value: Any = None
+
+    def take(self, method: str, path: str) -> bool:
+        if not self.target.matches(method, path) or self.remaining == 0:
+            return False
+        if self.remaining is not None:
+            self.remaining -= 1
+        return True
+
+
 class Faults:
     """Fault switches, settable from the test thread while requests are in flight.
 
@@ -209,8 +228,66 @@ class Faults:
         self._fail_after_put: _FailAfterPut | None = None
         self._delay: _Delay | None = None
         self._drop: _Drop | None = None
+        self._switches: dict[str, _Switch] = {}
 
     # -- setters --------------------------------------------------------------
+
+    def _set(
+        self,
+        name: str,
+        count: int | None,
+        value: Any = None,
+        methods: Iterable[str] | None = None,
+        path_prefix: str | None = None,
+    ) -> None:
+        if count is not None and count < 0:
+            raise ValueError("count must be >= 0 (None: every matching request)")
+        with self._lock:
+            if count == 0:
+                self._switches.pop(name, None)
+            else:
+                target = _Target(_methods(methods), path_prefix)
+                self._switches[name] = _Switch(count, target, value)
+
+    def drip(
+        self,
+        interval: float,
+        *,
+        count: int | None = None,
+        methods: Iterable[str] | None = None,
+        path_prefix: str | None = None,
+    ) -> None:
+        """Send the whole answer (status line and headers too) one byte every
+        ``interval`` seconds: each read finishes quickly, so only a total deadline
+        on the exchange ends it.  The request is applied first.  ``interval=0``: off."""
+        self._set("drip", 0 if interval <= 0 else count, interval, methods, path_prefix)
+
+    def late_put(self, seconds: float, *, count: int | None = 1) -> None:
+        """The next ``count`` PUTs get no answer (the connection is closed) and are
+        applied ``seconds`` later, after the client has given up and maybe looked."""
+        self._set("late_put", 0 if seconds <= 0 else count, seconds, {"PUT"})
+
+    def store_other_url(self, url: str | None, *, count: int | None = None) -> None:
+        """A PUT of ``hold_music_url`` is accepted (200) but ``url`` is stored instead.
+        ``None``: off."""
+        self._set("store_other_url", 0 if url is None else count, url, {"PUT"})
+
+    def change_other_field(
+        self, name: str | None, value: Any = None, *, count: int | None = None
+    ) -> None:
+        """A successful PUT also sets config field ``name`` to ``value`` (Daily changing
+        something it was not asked to).  ``name=None``: off."""
+        self._set("change_other_field", 0 if name is None else count, (name, value), {"PUT"})
+
+    def wrong_id(self, *, count: int | None = None, methods: Iterable[str] | None = None) -> None:
+        """Answer a config GET/PUT with the object of another id (state is unchanged for
+        a GET, applied for a PUT).  ``count=0``: off."""
+        self._set("wrong_id", count, None, methods or {"GET", "PUT"}, "/v1/domain-dialin-config/")
+
+    def echo_key(self, *, count: int | None = None, methods: Iterable[str] | None = None) -> None:
+        """Answer 400 with the caller's bearer token in ``error``, ``info`` and an extra
+        ``detail`` field, as a careless server or proxy might.  ``count=0``: off."""
+        self._set("echo_key", count, None, methods)
 
     def rate_limit(
         self,
@@ -339,6 +416,7 @@ class Faults:
             self._fail_after_put = None
             self._delay = None
             self._drop = None
+            self._switches.clear()
 
     def reseed(self, seed: int) -> None:
         with self._lock:
@@ -393,6 +471,11 @@ class Faults:
                 fault.remaining -= 1
             return fault.seconds
 
+    def _take(self, name: str, method: str, path: str) -> _Switch | None:
+        with self._lock:
+            switch = self._switches.get(name)
+            return switch if switch is not None and switch.take(method, path) else None
+
     def _take_drop(self, method: str, path: str, when: When) -> bool:
         with self._lock:
             fault = self._drop
@@ -434,6 +517,7 @@ class _Reply:
     headers: dict[str, str] = field(default_factory=dict)
     drop: bool = False
     delay_s: float = 0.0
+    drip_s: float = 0.0
     faults: list[str] = field(default_factory=list)
 
     @classmethod
@@ -615,6 +699,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _write(self, reply: _Reply) -> None:
         payload = json.dumps(reply.payload).encode()
+        if reply.drip_s:
+            self._drip(reply, payload)
+            return
         try:
             self.send_response(reply.status)
             self.send_header("Content-Type", "application/json; charset=utf-8")
@@ -627,6 +714,23 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(payload)
         except OSError:  # client gave up (e.g. its read timeout fired): nothing to tell it
             self.close_connection = True
+
+    def _drip(self, reply: _Reply, payload: bytes) -> None:
+        head = [f"HTTP/1.1 {reply.status} {self.responses.get(reply.status, ('',))[0]}"]
+        head += ["Content-Type: application/json; charset=utf-8"]
+        head += [f"Content-Length: {len(payload)}", "Connection: close"]
+        head += [f"{k}: {v}" for k, v in reply.headers.items()]
+        raw = ("\r\n".join(head) + "\r\n\r\n").encode() + payload
+        self.close_connection = True
+        stopping = self.server.standin._stopping
+        try:
+            for i in range(len(raw)):
+                self.wfile.write(raw[i : i + 1])
+                self.wfile.flush()
+                if stopping.wait(reply.drip_s):
+                    return
+        except OSError:  # the client gave up: what a total deadline does
+            pass
 
 
 # ---------------------------------------------------------------------------
@@ -930,11 +1034,29 @@ class DailyStandIn:
                 return reply
             self._authenticate(headers.get("authorization"))
             code = faults._take_fail_before(method, path)
-            if code is not None:
+            late = faults._take("late_put", method, path)
+            if late is not None:
+                self._apply_later(late.value, method, path, query, body)
+                return _Reply(0, None, drop=True, faults=[*fired, "late_put"])
+            if faults._take("echo_key", method, path) is not None:
+                key = headers.get("authorization", "").partition(" ")[2].strip()
+                fired.append("echo_key")
+                reply = _Reply(
+                    400,
+                    {
+                        "error": f"invalid-request-error (key {key})",
+                        "info": f"Authorization: Bearer {key} is not allowed here",
+                        "detail": {"received": key},
+                    },
+                )
+            elif code is not None:
                 fired.append("fail_before")
                 reply = _Reply(code, {"error": "server-error", "info": f"upstream error ({code})"})
             else:
                 reply = self._route(method, path, query, body)
+                if reply.status == 200 and faults._take("wrong_id", method, path) is not None:
+                    fired.append("wrong_id")
+                    reply.payload = {**reply.payload, "id": str(uuid.uuid4())}
                 if method == "PUT" and reply.status == 200:
                     code = faults._take_fail_after_put()
                     if code is not None:  # state already changed above
@@ -950,8 +1072,23 @@ class DailyStandIn:
         reply.delay_s = faults._take_delay(method, path, "after")
         if reply.delay_s:
             fired.append("delay")
-        reply.faults = fired
+        drip = faults._take("drip", method, path)
+        if drip is not None:
+            reply.drip_s = drip.value
+            fired.append("drip")
+        reply.faults = fired + reply.faults
         return reply
+
+    def _apply_later(
+        self, seconds: float, method: str, path: str, query: dict[str, str], body: bytes
+    ) -> None:
+        def apply() -> None:
+            if self._stopping.wait(seconds):
+                return
+            with contextlib.suppress(ApiError):
+                self._route(method, path, query, body)
+
+        threading.Thread(target=apply, name="daily-standin:late-put", daemon=True).start()
 
     def _authenticate(self, header: str | None) -> None:
         if header is None:
@@ -1059,13 +1196,24 @@ class DailyStandIn:
             if "type" in fields:
                 raise _invalid("type cannot be changed; delete the config and create a new one")
             _validate_fields(fields, obj["type"])
+            fired = []
+            if "hold_music_url" in fields:
+                other = self.faults._take("store_other_url", "PUT", API_PREFIX)
+                if other is not None:
+                    fields["hold_music_url"] = other.value
+                    fired.append("store_other_url")
+            changed = self.faults._take("change_other_field", "PUT", API_PREFIX)
+            if changed is not None:
+                name, value = changed.value
+                fields[name] = value
+                fired.append("change_other_field")
             number = fields.get("phone_number")
             if number is not None and self._phone_owner(number) not in (None, config_id):
                 raise _invalid(f"phone_number {number} is used by another config")
             obj["config"].update(copy.deepcopy(fields))
             if "hold_music_url" in fields:
                 self._put_history.setdefault(config_id, []).append(fields["hold_music_url"])
-            return _Reply(200, copy.deepcopy(obj))
+            return _Reply(200, copy.deepcopy(obj), faults=fired)
 
     def _create(self, body: bytes) -> _Reply:
         fields = _parse_json_object(body)

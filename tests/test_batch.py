@@ -32,7 +32,17 @@ from tests.mp3factory import Made
 
 WELCOME = SAMPLES / "welcome-mono.mp3"
 CALM = SAMPLES / "calm-vbr.mp3"
-ITEM_KEYS = {"config_id", "file", "sha256", "url", "previous_url", "status", "error"}
+ITEM_KEYS = {
+    "config_id",
+    "file",
+    "sha256",
+    "url",
+    "previous_url",
+    "status",
+    "error",
+    "stored_url",
+    "changed_fields",
+}
 
 Cli = Callable[..., Result]
 

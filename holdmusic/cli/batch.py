@@ -103,10 +103,10 @@ def _concurrency_option(f: Any) -> Any:
 
 
 def _recorder(command: str, source: str, report_path: str | None, dry_run: bool) -> Recorder:
-    from holdmusic.record import Recorder, default_path
+    """Claims the report file before anything happens (never an existing one: exit 2)."""
+    from holdmusic.record import Recorder
 
-    path = report_path or (None if dry_run else default_path(command))
-    return Recorder(path, command, source, dry_run=dry_run)
+    return Recorder.new(report_path, command, source, dry_run=dry_run)
 
 
 def _finish(result: BatchResult, recorder: Recorder, as_json: bool, uploads: int | None) -> None:
@@ -123,8 +123,10 @@ def _finish(result: BatchResult, recorder: Recorder, as_json: bool, uploads: int
         say(click.style("Stopped: ", fg="red") + result.stopped)
     say(line)
     for item in recorder.items.values():
-        if item.status == "failed":
-            say(f"  {item.config_id}: " + click.style("failed", fg="red") + f": {item.error}")
+        # pending and mismatched configs may have changed: as loud as failures
+        if item.status in ("failed", "pending", "mismatched") or item.changed_fields:
+            status = click.style(item.status, fg="red")
+            say(f"  {item.config_id}: {status}: {item.error}")
     if recorder.path:
         say(f"Report: {recorder.path}")
     if as_json:
@@ -163,8 +165,10 @@ def batch(
 
     assignments = manifest_.read(manifest)
     settings = storage_settings(params)
-    recorder = _recorder("batch", manifest, report_path, dry_run)
+    # The client before the report: a missing key must not leave an empty report behind
+    # whose name the next run could not use. Neither sends a request.
     with daily_client() as client, _Progress() as progress:
+        recorder = _recorder("batch", manifest, report_path, dry_run)
         try:
             result = pipeline.batch(
                 assignments,
@@ -215,11 +219,22 @@ def rollback(
     Configs changed since (holding neither the batch's URL nor the previous one) are
     skipped with a warning unless --force. Writes a report of its own.
     """
-    from holdmusic import pipeline, record
+    import os
 
+    from holdmusic import pipeline, record
+    from holdmusic.errors import UsageError
+
+    if report_path is not None and (
+        os.path.abspath(report_path) == os.path.abspath(report)
+        or (os.path.exists(report_path) and os.path.samefile(report_path, report))
+    ):
+        raise UsageError(
+            f"--report {report_path} is the report being rolled back: rollback never writes "
+            "over the report it reads"
+        )
     _, items = record.load(report)
-    recorder = _recorder("rollback", report, report_path, dry_run)
     with daily_client() as client, _Progress() as progress:
+        recorder = _recorder("rollback", report, report_path, dry_run)
         try:
             result = pipeline.rollback(
                 items,

@@ -87,8 +87,10 @@ SECRET_FIELDS = ("hmac",)
 @click.option("--show-secrets", is_flag=True, help="Print the hmac secret instead of masking it.")
 def show(config_id: str, as_json: bool, show_secrets: bool) -> None:
     """One config, whole, including hold_music_url (the hmac secret masked)."""
+    from holdmusic import configid
     from holdmusic.daily import DialinConfig
 
+    configid.check(config_id)
     with daily_client() as client:
         config = client.get_config(config_id)
     if not show_secrets:
@@ -129,8 +131,10 @@ def check(
 
     Exit 1 when any config has no URL, or a URL that fails.
     """
-    from holdmusic import pipeline
+    from holdmusic import configid, pipeline
 
+    for cid in config_ids:
+        configid.check(cid)  # before any request
     inspect = listener("configs check --listen") if listen else None
     with daily_client() as client:
         audited = pipeline.audit(

@@ -153,13 +153,17 @@ def publish(
         raise click.UsageError(
             "name the configs: --config ID (repeatable), --all-pinless, or --name-prefix P"
         )
+    from holdmusic import configid
+
+    for cid in config_ids:
+        configid.check(cid)  # before any request
     settings = storage_settings(params)
     recorder = None
-    if report_path and not dry_run:
-        from holdmusic.record import Recorder
-
-        recorder = Recorder(report_path, "publish", file)
     with daily_client() as client:
+        if report_path and not dry_run:  # claimed before any request, after the key check
+            from holdmusic.record import Recorder
+
+            recorder = Recorder(report_path, "publish", file)
         ids = list(config_ids)
         if not ids:
             ids = [

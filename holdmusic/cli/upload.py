@@ -149,6 +149,7 @@ def published_dict(prepared: Prepared, published: Published | None) -> dict[str,
                 "sha256": c.sha256,
                 "problems": list(c.problems),
                 "warnings": list(c.warnings),
+                "codes": list(c.codes),
             },
         )
     else:
@@ -211,12 +212,15 @@ def bucket_policy(
     """
     from holdmusic import storage
 
+    # Checked before anything else, and shown exactly as it will be written.
+    resource = storage.policy_resource(bucket, prefix)
     settings = storage.StorageSettings(
         bucket=bucket, prefix=prefix, endpoint_url=endpoint_url, region=region
     )
     if not apply:
-        click.echo(json.dumps(storage.bucket_policy(bucket, prefix), indent=2))
+        click.echo(json.dumps(storage.bucket_policy(bucket, settings.prefix), indent=2))
+        say(f"Would allow anonymous s3:GetObject on {resource} (--apply puts it)")
         return
     policy = storage.apply_bucket_policy(settings)
     click.echo(json.dumps(policy, indent=2))
-    say(f"Applied: anonymous s3:GetObject on s3://{bucket}/{prefix}*")
+    say(f"Applied: anonymous s3:GetObject on {resource}")
