@@ -1,4 +1,4 @@
-"""A small client for Daily's dial-in config API (see shared DAILY_API.md for the facts).
+"""A small client for Daily's dial-in config API (facts from docs.daily.co/reference/rest-api).
 
 - Explicit timeouts on every request; ``transport`` is injectable (httpx's model).
 - Retries 429, 5xx, connection errors and timeouts with exponential backoff and jitter,
@@ -347,6 +347,8 @@ class DailyClient:
             raise DailyInterrupted("not attempted: interrupted")
         budget = self.max_retry_seconds
         waited = 0.0
+        started = time.monotonic()
+        sent = 0
         unknown = False  # was any attempt sent without a definite answer?
         last: DailyError | None = None
         over_budget = False
@@ -360,6 +362,7 @@ class DailyClient:
                 over_budget = True
                 break
             waited += slot
+            sent += 1
             try:
                 return self._once(method, path, ident, **kwargs)
             except _Retryable as exc:
@@ -393,6 +396,12 @@ class DailyClient:
                 status=last.status,
                 error=last.error,
             )
+        if isinstance(last, DailyUnavailable) and sent:
+            # Say how hard it tried: out of reach after 1 s and after 60 s call for
+            # different fixes (a typo in DAILY_API_URL vs an outage).
+            took = time.monotonic() - started
+            tried = f"tried {sent} time{'' if sent == 1 else 's'} over {took:.1f} s"
+            last = type(last)(f"{last} ({tried})", status=last.status, error=last.error)
         last.outcome_unknown = unknown
         raise last from None
 

@@ -174,5 +174,6 @@ def _daily_check(env: Mapping[str, str]) -> Check:
     return Check(
         "Daily API key",
         True,
-        f"accepted for {name}: {len(configs)} dial-in configs ({pinless} pinless)",
+        f"accepted for {name}: {len(configs)} dial-in config{'' if len(configs) == 1 else 's'}"
+        f" ({pinless} pinless)",
     )

@@ -31,9 +31,11 @@ def render(verdicts: Sequence[Verdict], *, strict: bool = False, suite: str = "h
         if not v.passed(strict):
             blocking = v.errors or v.warnings
             first = blocking[0]
-            failure = ET.SubElement(
-                case, "failure", message=printable(first.message), type=first.code
-            )
+            message = printable(first.message)
+            if not v.errors:  # failed only because --strict made its warnings count
+                message = f"--strict: {message}"
+                problems += "\nFAILED because of --strict: its warnings count as errors"
+            failure = ET.SubElement(case, "failure", message=message, type=first.code)
             failure.text = problems
         elif problems:
             out = ET.SubElement(case, "system-out")

@@ -17,6 +17,7 @@ from holdmusic import rules
 from holdmusic.record import (
     FAILED,
     MISMATCHED,
+    NOT_ATTEMPTED,
     PENDING,
     QUEUED,
     SKIPPED,
@@ -113,7 +114,7 @@ class ConfigOutcome:
 
     config_id: str
     previous_url: str | None
-    status: str  # updated | unchanged | failed | pending | skipped | would_update (dry run)
+    status: str  # updated | unchanged | failed | pending | skipped | not_attempted | would_update
     error: str | None = None
     url: str | None = None  # the URL it was meant to point at
     changed_fields: tuple[str, ...] = ()  # fields other than hold_music_url that changed
@@ -204,7 +205,7 @@ def point_config(client: DailyClient, before: DialinConfig, url: str) -> ConfigO
     stays ``pending`` even when the GET shows the old value: it may land later, and
     rollback looks at every pending config.
     """
-    from holdmusic.daily import DailyError
+    from holdmusic.daily import DailyError, DailyInterrupted
 
     previous = before.hold_music_url
     if previous == url:
@@ -214,6 +215,8 @@ def point_config(client: DailyClient, before: DialinConfig, url: str) -> ConfigO
         after = client.set_hold_music(before.id, url)
     except DailyError as exc:
         unknown = exc.outcome_unknown
+        if isinstance(exc, DailyInterrupted) and not unknown:  # Ctrl-C before it was sent
+            return ConfigOutcome(before.id, previous, NOT_ATTEMPTED, str(exc), url)
         try:
             after = client.get_config(before.id)
         except DailyError:
@@ -366,13 +369,15 @@ def publish(
     on.configs(found)
     if failed:
         skipped = [
-            ConfigOutcome(cid, c.hold_music_url, SKIPPED, "not attempted: see the failed configs")
+            ConfigOutcome(
+                cid, c.hold_music_url, NOT_ATTEMPTED, "not attempted: see the failed configs"
+            )
             for cid, c in usable.items()
         ]
         return PublishResult(
             prepared,
             _in_order(ids, failed + skipped),
-            stopped="a config cannot take hold music: nothing uploaded, no config changed",
+            stopped=_preflight_stop(found, failed),
         )
     assert prepared.data is not None and prepared.sha256 is not None
     if dry_run:
@@ -393,7 +398,9 @@ def publish(
     on.published(published)
     if not published.ok:
         skipped = [
-            ConfigOutcome(cid, c.hold_music_url, SKIPPED, "not attempted: the URL is not public")
+            ConfigOutcome(
+                cid, c.hold_music_url, NOT_ATTEMPTED, "not attempted: the URL is not public"
+            )
             for cid, c in usable.items()
         ]
         return PublishResult(
@@ -430,6 +437,18 @@ def publish(
     return PublishResult(prepared, tuple(by_id[cid] for cid in ids), published)
 
 
+def _preflight_stop(
+    found: dict[str, DialinConfig | DailyError], failed: list[ConfigOutcome]
+) -> str:
+    """Why publish stopped before uploading: Daily out of reach is not a bad config."""
+    from holdmusic.daily import DailyUnavailable
+
+    unreachable = [e for e in found.values() if isinstance(e, DailyUnavailable)]
+    if len(unreachable) == len(failed):
+        return f"Daily could not be reached: {unreachable[0]}; nothing uploaded, no config changed"
+    return "a config cannot take hold music: nothing uploaded, no config changed"
+
+
 def _in_order(ids: list[str], outcomes: list[ConfigOutcome]) -> tuple[ConfigOutcome, ...]:
     by_id = {o.config_id: o for o in outcomes}
     return tuple(by_id[i] for i in ids if i in by_id)
@@ -450,6 +469,9 @@ class BatchReporter:
     def message(self, text: str) -> None:
         pass
 
+    def verdict(self, verdict: rules.Verdict) -> None:
+        """A file's verdict, once every file is validated and before any upload."""
+
 
 @dataclass(frozen=True)
 class BatchResult:
@@ -469,7 +491,7 @@ def _not_attempted(recorder: Recorder, reason: str) -> None:
     """Close every item nothing was sent for, so the report says so."""
     recorder.update_many(
         {
-            cid: {"status": FAILED, "error": f"not attempted: {reason}"}
+            cid: {"status": NOT_ATTEMPTED, "error": f"not attempted: {reason}"}
             for cid, item in recorder.items.items()
             if item.status == QUEUED
         }
@@ -536,10 +558,9 @@ def _batch(
     for path in files:
         prepared[path] = p = prepare(path, limits)
         on.advance(None if p.ok else f"{path}: FAILED validation")
+    for p in prepared.values():  # every warning is shown before anything is uploaded
+        on.verdict(p.verdict)
     bad = {path for path, p in prepared.items() if not p.ok}
-    for path in sorted(bad):
-        codes = ", ".join(f"{x.code}: {x.message}" for x in prepared[path].verdict.errors)
-        on.message(f"{path} failed validation: {codes}")
     if bad:
         recorder.update_many(
             {
@@ -682,7 +703,7 @@ def put_phase(
         pool.shutdown(wait=True, cancel_futures=True)
         recorder.update_many(
             {
-                cid: {"status": FAILED, "error": "not attempted: interrupted"}
+                cid: {"status": NOT_ATTEMPTED, "error": "not attempted: interrupted"}
                 for cid in todo
                 if cid not in started
             }

@@ -8,9 +8,9 @@ which configs *may* have changed, and from what. Outcomes are written within
 ``pending``, which stays true, and a batch of thousands does not rewrite its report per item.
 
 Item statuses: ``updated``, ``unchanged``, ``failed``, ``skipped``, ``would_update``
-(dry run), ``pending`` (sent, and nobody knows whether it was applied; or about to be
-sent when the run stopped) and ``mismatched`` (Daily accepted the PUT but stored a
-different URL, ``stored_url``).
+(dry run), ``not_attempted`` (nothing was sent: the run stopped before it), ``pending``
+(sent, and nobody knows whether it was applied; or about to be sent when the run stopped)
+and ``mismatched`` (Daily accepted the PUT but stored a different URL, ``stored_url``).
 
 A report is created exclusively: an existing file is never written over (a second run
 with the same ``--report`` would have replaced the first run's record of what it
@@ -42,9 +42,20 @@ FAILED = "failed"
 SKIPPED = "skipped"  # deliberately left alone (e.g. changed by someone since)
 WOULD_UPDATE = "would_update"  # dry run
 QUEUED = "queued"  # nothing sent yet
+NOT_ATTEMPTED = "not_attempted"  # never tried: the run stopped first (not a failure of its own)
 PENDING = "pending"  # a PUT was sent (or about to be): it may have been applied
 MISMATCHED = "mismatched"  # Daily accepted the PUT but holds another URL (stored_url)
-STATUSES = (UPDATED, UNCHANGED, FAILED, SKIPPED, WOULD_UPDATE, QUEUED, PENDING, MISMATCHED)
+STATUSES = (
+    UPDATED,
+    UNCHANGED,
+    FAILED,
+    SKIPPED,
+    WOULD_UPDATE,
+    QUEUED,
+    NOT_ATTEMPTED,
+    PENDING,
+    MISMATCHED,
+)
 FORMAT = 1
 FLUSH_SECONDS = 0.25  # how stale a "pending" item that has in fact finished may be on disk
 

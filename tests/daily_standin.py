@@ -3,7 +3,8 @@
 Tests must never call the real Daily API, yet the client code should talk real
 HTTP (httpx, connection pooling, timeouts, retries).  :class:`DailyStandIn` is a
 real ``ThreadingHTTPServer`` on ``127.0.0.1`` with an in-memory store of dial-in
-configs, faithful to ``/work/shared/DAILY_API.md``, plus switchable faults
+configs, faithful to Daily's public REST API reference (docs.daily.co/reference/rest-api,
+the dial-in pages), plus switchable faults
 (rate limiting, 5xx before/after applying a PUT, slow answers, dropped
 connections) and hostile answers (dripped one byte at a time, a PUT that lands
 after the client gave up, a PUT that stores another URL or changes another

@@ -371,12 +371,14 @@ def test_an_invalid_file_stops_the_run_unless_skip_invalid(
 
     stopped = cli("batch", str(manifest), "--report", "stopped.json")
     assert stopped.exit_code == 1
-    assert "music/too-long.mp3 failed validation: too_long" in stopped.stderr
+    assert "music/too-long.mp3: FAILED (75.096 s" in stopped.stderr
+    assert "error [too_long]: 75.096 s is not under the 60 s limit" in stopped.stderr
+    assert "2 configs: 1 failed, 1 not attempted; 0 files uploaded" in stopped.stderr
     assert "nothing uploaded, no config changed" in stopped.stderr
     assert stack.keys() == [] and d.requests == []
     items = items_by_id(load(work / "stopped.json"))
     assert items[b]["error"] == "the file failed validation"
-    assert items[a]["status"] == "failed" and "not attempted" in items[a]["error"]
+    assert items[a]["status"] == "not_attempted" and "not attempted" in items[a]["error"]
 
     skipped = cli("batch", str(manifest), "--report", "skipped.json", "--skip-invalid")
     assert skipped.exit_code == 1  # an item failed
@@ -553,14 +555,14 @@ def test_an_interrupted_run_leaves_a_true_report(
     assert report["complete"] is True
     statuses = [i["status"] for i in report["items"]]
     assert "queued" not in statuses
-    assert set(statuses) <= {"updated", "failed", "pending"}
+    assert set(statuses) <= {"updated", "not_attempted", "pending"}
     assert 3 <= statuses.count("updated") < len(ids)  # really cut short
     for item in report["items"]:
         cid, now = item["config_id"], url_of(stack, item["config_id"])
         assert item["previous_url"] == seeded[cid]
         if item["status"] == "updated":
             assert now == item["url"]
-        elif item["status"] == "failed":
+        elif item["status"] == "not_attempted":
             assert now == seeded[cid], item
             assert item["error"].startswith("not attempted")
         else:  # pending: sent or about to be; either value is possible

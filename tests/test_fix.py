@@ -423,5 +423,5 @@ def test_publish_and_batch_refusals_of_a_wav_name_fix(
     manifest.write_text(f"config_id,file\n{cid},music.wav\n")
     r = cli("batch", str(manifest), "--report", str(tmp_path / "r.json"))
     assert r.exit_code == 1
-    assert f"music.wav failed validation: not_mp3: {hint}" in r.stderr
+    assert f"  error [not_mp3]: {hint}" in r.stderr.splitlines()  # the verdict, before any PUT
     assert stack.keys() == [] and stack.daily.count("PUT") == 0

@@ -154,7 +154,7 @@ def test_a_pin_dialin_config_stops_everything(stack: Stack, cli: Cli) -> None:
     by_id = {c["config_id"]: c for c in data["configs"]}
     assert by_id[pin]["status"] == "failed"
     assert "pinless_dialin" in by_id[pin]["error"] and "pin_dialin" in by_id[pin]["error"]
-    assert by_id[good]["status"] == "skipped"
+    assert by_id[good]["status"] == "not_attempted"
     assert "nothing uploaded, no config changed" in data["stopped"]
 
 
@@ -207,7 +207,7 @@ def test_a_private_bucket_fails_the_public_check(stack: Stack, cli: Cli) -> None
         {
             "config_id": cid,
             "previous_url": OLD,
-            "status": "skipped",
+            "status": "not_attempted",
             "error": "not attempted: the URL is not public",
         }
     ]

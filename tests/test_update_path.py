@@ -169,7 +169,7 @@ def test_one_ctrl_c_stops_a_batch_stuck_behind_a_huge_retry_after(stack: Stack, 
     assert "interrupted" in out and "Traceback" not in out
     report = load(work / "run.json")
     assert report["complete"] is True
-    assert {i["status"] for i in report["items"]} == {"failed"}
+    assert {i["status"] for i in report["items"]} == {"not_attempted"}
     assert all(i["error"].startswith("not attempted") for i in report["items"])
     assert d.puts() == []
 
@@ -187,7 +187,7 @@ def test_one_ctrl_c_cuts_puts_in_flight_and_records_them_pending(
     assert "Traceback" not in out
     report = load(work / "run.json")
     statuses = sorted(i["status"] for i in report["items"])
-    assert statuses == ["failed"] * 4 + ["pending"] * 2
+    assert statuses == ["not_attempted"] * 4 + ["pending"] * 2
     for item in report["items"]:
         if item["status"] == "pending":
             assert url_of(stack, item["config_id"]) == item["url"]  # it did land

@@ -73,11 +73,13 @@ class _Group(click.Group):
             sys.exit(130)
         except Exception as exc:
             what = f"unexpected {type(exc).__name__}: {exc}"
-            _fail(ctx, f"{what} (run with --verbose for details)", 1)
+            _fail(ctx, f"{what} (run with --verbose for details)", 1, bug=True)
 
 
-def _fail(ctx: click.Context, message: str, code: int) -> None:
-    if ctx.find_root().params.get("verbose"):
+def _fail(ctx: click.Context, message: str, code: int, *, bug: bool = False) -> None:
+    # Tracebacks are for bugs: a HoldmusicError (a 404, a refused key, a bad file) is an
+    # ordinary outcome whose one line says all there is, --verbose or not.
+    if bug and ctx.find_root().params.get("verbose"):
         traceback.print_exc()
     click.secho(f"error: {printable(message)}", fg="red", err=True)
     sys.exit(code)
@@ -135,7 +137,12 @@ def _guarded_output() -> Iterator[None]:
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="holdmusic")
-@click.option("-v", "--verbose", is_flag=True, help="Show tracebacks and request details.")
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Show request details, and a traceback when holdmusic hits a bug.",
+)
 def cli(verbose: bool) -> None:
     """Validate, upload, verify and publish hold music for Daily dial-in numbers."""
     if verbose:

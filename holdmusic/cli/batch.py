@@ -10,8 +10,8 @@ import click
 
 from holdmusic import rules
 from holdmusic.cli.configs import daily_client
-from holdmusic.cli.upload import say, storage_options, storage_settings
-from holdmusic.cli.validate import limit_options, output_file
+from holdmusic.cli.upload import plural, say, status_counts, storage_options, storage_settings
+from holdmusic.cli.validate import limit_options, output_file, verdict_lines
 from holdmusic.pipeline import BatchReporter
 
 if TYPE_CHECKING:
@@ -80,6 +80,13 @@ class _Progress(BatchReporter):
         else:
             say(text)
 
+    def verdict(self, verdict: rules.Verdict) -> None:
+        # A file that passes cleanly is not worth a line; one with warnings is, so that a
+        # stereo 192 kbit/s file does not go out without a word.
+        if verdict.problems:
+            for line in verdict_lines(verdict, strict=False):
+                self.message(line)
+
 
 def _report_option(f: Any) -> Any:
     return click.option(
@@ -114,11 +121,9 @@ def _finish(result: BatchResult, recorder: Recorder, as_json: bool, uploads: int
         for item in recorder.items.values():
             if item.status == "would_update":
                 say(f"  {item.config_id}: {item.previous_url or '(none)'} → {item.url}")
-    counts = recorder.counts()
-    parts = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-    line = f"{len(recorder.items)} configs: {parts}"
+    line = f"{plural(len(recorder.items), 'config')}: {status_counts(recorder.counts())}"
     if uploads is not None:
-        line += f"; {uploads} file{'s' if uploads != 1 else ''} uploaded"
+        line += f"; {plural(uploads, 'file')} uploaded"
     if result.stopped:
         say(click.style("Stopped: ", fg="red") + result.stopped)
     say(line)
@@ -187,7 +192,7 @@ def batch(
 
 
 def _interrupted(recorder: Recorder) -> None:
-    counts = ", ".join(f"{n} {s}" for s, n in sorted(recorder.counts().items()))
+    counts = status_counts(recorder.counts())
     where = f"; {recorder.path} records what was done" if recorder.path else ""
     say(f"interrupted ({counts}){where}")
     raise click.exceptions.Exit(130)

@@ -14,6 +14,7 @@ from holdmusic.cli.upload import (
     report_published,
     report_verdict,
     say,
+    status_counts,
     storage_options,
     storage_settings,
 )
@@ -30,6 +31,7 @@ _COLOURS = {
     "would_update": "cyan",
     "failed": "red",
     "skipped": "yellow",
+    "not_attempted": "yellow",
 }
 
 
@@ -205,8 +207,10 @@ def summarize(result: PublishResult) -> None:
     counts: dict[str, int] = {}
     for o in result.configs:
         counts[o.status] = counts.get(o.status, 0) + 1
-    parts = ", ".join(f"{n} {s}" for s, n in counts.items())
-    say(f"Summary: {parts or 'no configs'}" + (f" → {result.url}" if result.url else ""))
+    say(
+        f"Summary: {status_counts(counts) or 'no configs'}"
+        + (f" → {result.url}" if result.url else "")
+    )
     for o in result.configs:
         if o.changed_fields:
             say(click.style(f"WARNING: {o.config_id}: {o.error}", fg="red", bold=True))

@@ -24,49 +24,55 @@ def storage_option_set(
         click.option(
             "--bucket",
             envvar="HOLDMUSIC_BUCKET",
+            show_envvar=True,
             required=bucket_required,
-            help="Bucket to upload to.  [env: HOLDMUSIC_BUCKET]",
+            help="Bucket to upload to.",
         ),
         click.option(
             "--prefix",
             envvar="HOLDMUSIC_PREFIX",
+            show_envvar=True,
             default="hold-music/",
             show_default=True,
-            help="Key prefix (folder) for uploads.  [env: HOLDMUSIC_PREFIX]",
+            help="Key prefix (folder) for uploads.",
         ),
         click.option(
             "--public-base-url",
             envvar="HOLDMUSIC_PUBLIC_BASE_URL",
+            show_envvar=True,
             help="Public URL of the bucket root (a CDN, or https://BUCKET.s3.REGION.amazonaws.com);"
-            " the file's URL is this + '/' + key.  [env: HOLDMUSIC_PUBLIC_BASE_URL]",
+            " the file's URL is this + '/' + key.",
         ),
         click.option(
             "--endpoint-url",
             envvar="HOLDMUSIC_ENDPOINT_URL",
+            show_envvar=True,
             help="S3-compatible endpoint (R2, MinIO, Spaces, SeaweedFS). boto3's own "
-            "AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL work too.  [env: HOLDMUSIC_ENDPOINT_URL]",
+            "AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL work too.",
         ),
         click.option(
             "--region",
             envvar="HOLDMUSIC_REGION",
-            help="Storage region (default: boto3's, e.g. AWS_REGION).  [env: HOLDMUSIC_REGION]",
+            show_envvar=True,
+            help="Storage region (default: boto3's, e.g. AWS_REGION).",
         ),
         click.option(
             "--acl",
             envvar="HOLDMUSIC_ACL",
+            show_envvar=True,
             type=click.Choice(["none", "public-read"]),
             default="none",
             show_default=True,
-            help="Object ACL: public-read only for buckets that still use ACLs.  "
-            "[env: HOLDMUSIC_ACL]",
+            help="Object ACL: public-read only for buckets that still use ACLs.",
         ),
         click.option(
             "--cache-control",
             envvar="HOLDMUSIC_CACHE_CONTROL",
+            show_envvar=True,
             default="public, max-age=31536000, immutable",
             show_default=True,
             help="Cache-Control of uploaded objects (keys are content-addressed, so immutable is "
-            "safe).  [env: HOLDMUSIC_CACHE_CONTROL]",
+            "safe).",
         ),
     ]
 
@@ -97,6 +103,16 @@ def storage_settings(params: dict[str, Any]) -> StorageSettings:
     from holdmusic.storage import StorageSettings
 
     return StorageSettings(**{k: params.pop(k) for k in STORAGE_KEYS})
+
+
+def plural(n: int, noun: str) -> str:
+    """``1 config``, ``2 configs``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def status_counts(counts: dict[str, int]) -> str:
+    """``2 updated, 1 not attempted``: item statuses as a person reads them."""
+    return ", ".join(f"{n} {status.replace('_', ' ')}" for status, n in sorted(counts.items()))
 
 
 def say(message: str) -> None:
@@ -187,21 +203,36 @@ def upload(file: str, as_json: bool, max_bytes: int, max_seconds: float, **param
 
 
 @click.command("bucket-policy")
-@click.option("--bucket", envvar="HOLDMUSIC_BUCKET", required=True, help="[env: HOLDMUSIC_BUCKET]")
+@click.option(
+    "--bucket",
+    envvar="HOLDMUSIC_BUCKET",
+    show_envvar=True,
+    required=True,
+    help="Bucket whose policy to print or change.",
+)
 @click.option(
     "--prefix",
     envvar="HOLDMUSIC_PREFIX",
+    show_envvar=True,
     default="hold-music/",
     show_default=True,
-    help="[env: HOLDMUSIC_PREFIX]",
+    help="Key prefix (folder) to make publicly readable.",
 )
 @click.option(
     "--apply", is_flag=True, help="Put the policy on the bucket (keeps other statements)."
 )
 @click.option(
-    "--endpoint-url", envvar="HOLDMUSIC_ENDPOINT_URL", help="[env: HOLDMUSIC_ENDPOINT_URL]"
+    "--endpoint-url",
+    envvar="HOLDMUSIC_ENDPOINT_URL",
+    show_envvar=True,
+    help="S3-compatible endpoint (R2, MinIO, Spaces, SeaweedFS).",
 )
-@click.option("--region", envvar="HOLDMUSIC_REGION", help="[env: HOLDMUSIC_REGION]")
+@click.option(
+    "--region",
+    envvar="HOLDMUSIC_REGION",
+    show_envvar=True,
+    help="Storage region (default: boto3's).",
+)
 def bucket_policy(
     bucket: str, prefix: str, apply: bool, endpoint_url: str | None, region: str | None
 ) -> None:

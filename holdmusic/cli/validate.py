@@ -192,19 +192,31 @@ def describe(verdict: rules.Verdict) -> str:
     )
 
 
-def print_verdict(
-    verdict: rules.Verdict, strict: bool, *, err: bool = False, note: str | None = None
-) -> None:
+def verdict_lines(verdict: rules.Verdict, strict: bool, *, note: str | None = None) -> list[str]:
     """``Checking PATH: STATUS (details)``, an optional note line, then the problems."""
     s = status(verdict, strict)
-    line = f"Checking {printable(verdict.path)}: " + click.style(s, fg=_STATUS_COLOURS[s])
-    click.echo(line + describe(verdict), err=err)
+    lines = [
+        f"Checking {printable(verdict.path)}: "
+        + click.style(s, fg=_STATUS_COLOURS[s])
+        + describe(verdict)
+    ]
     if note:
-        click.echo(f"  {printable(note)}", err=err)
+        lines.append(f"  {printable(note)}")
     for p in verdict.problems:
         colour = "red" if p.severity == "error" else "yellow"
         label = click.style(p.severity, fg=colour)
-        click.echo(f"  {label} [{p.code}]: {printable(p.message)}", err=err)
+        lines.append(f"  {label} [{p.code}]: {printable(p.message)}")
+    if verdict.passed() and not verdict.passed(strict):
+        # Without this a FAILED file shows only warning lines, which reads like a bug.
+        lines.append("  FAILED because of --strict: its warnings count as errors")
+    return lines
+
+
+def print_verdict(
+    verdict: rules.Verdict, strict: bool, *, err: bool = False, note: str | None = None
+) -> None:
+    for line in verdict_lines(verdict, strict, note=note):
+        click.echo(line, err=err)
 
 
 def _print_text(verdicts: Iterable[rules.Verdict], strict: bool) -> int:
