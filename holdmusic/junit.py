@@ -6,6 +6,10 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 
 from holdmusic.rules import Verdict
+from holdmusic.text import printable
+
+# XML 1.0 has no way to write most control characters, even as references: printable()
+# turns them (and the surrogates a non-UTF-8 file name decodes to) into visible escapes.
 
 
 def render(verdicts: Sequence[Verdict], *, strict: bool = False, suite: str = "holdmusic") -> str:
@@ -22,12 +26,12 @@ def render(verdicts: Sequence[Verdict], *, strict: bool = False, suite: str = "h
         skipped="0",
     )
     for v in verdicts:
-        case = ET.SubElement(ts, "testcase", classname=suite, name=v.path)
-        problems = "\n".join(f"{p.severity} [{p.code}]: {p.message}" for p in v.problems)
+        case = ET.SubElement(ts, "testcase", classname=suite, name=printable(v.path))
+        problems = "\n".join(f"{p.severity} [{p.code}]: {printable(p.message)}" for p in v.problems)
         if not v.passed(strict):
             blocking = v.errors or v.warnings
             first = blocking[0]
-            message = first.message
+            message = printable(first.message)
             if not v.errors:  # failed only because --strict made its warnings count
                 message = f"--strict: {message}"
                 problems += "\nFAILED because of --strict: its warnings count as errors"

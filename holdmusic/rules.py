@@ -4,25 +4,28 @@
 MP3", comes back as a :class:`Problem` with a stable ``code`` that scripts can key on.
 
 Error codes: ``not_found``, ``unreadable``, ``empty``, ``too_large``, ``not_mp3``,
-``free_format``, ``too_long``, ``analysis_failed``.
+``free_format``, ``too_long``, ``no_audio``, ``corrupt_audio``, ``analysis_failed``.
 Warning codes: ``stereo``, ``high_bitrate``, ``low_sample_rate``, ``short_clip``,
 ``leading_silence``, ``header_mismatch``, ``appended_stream``, ``junk_before_audio``,
-``junk_in_stream``, ``truncated_frame``; with ``--listen`` (:func:`judge_listening`) also
-``too_quiet``, ``too_loud``, ``clipping``, ``outside_phone_band``, ``trailing_silence``,
-``silence_gap``, ``listen_failed``.
+``junk_in_stream``, ``truncated_frame``, ``corrupt_frames``, ``large_tags``; with
+``--listen`` (:func:`judge_listening`) also ``too_quiet``, ``too_loud``, ``clipping``,
+``outside_phone_band``, ``trailing_silence``, ``silence_gap``, ``listen_failed``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import mmap
 import os
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 from holdmusic import audio
+from holdmusic.text import printable
 
 # Daily: "less than 10MB in size and less than 60 seconds in duration". 10 MB read as
 # 10,000,000 bytes, the smaller of the two readings, so a file we pass Daily accepts.
@@ -32,8 +35,13 @@ DEFAULT_MAX_SECONDS = 60.0
 # Telephony thresholds for warnings (never errors).
 PHONE_BITRATE_KBPS = 128  # above this, the extra bits never reach a caller
 MIN_SAMPLE_RATE = 16_000  # below this, music sounds muffled on wideband calls
-SHORT_CLIP_SECONDS = 30.0  # played twice, shorter clips leave callers in silence early
+# The shortest acceptable hold music: Daily plays it twice, so 30 s gives a caller a minute
+# of music before the line goes quiet. Shorter is a warning; no sound at all is an error.
+SHORT_CLIP_SECONDS = 30.0
 LEADING_SILENCE_SECONDS = 1.0
+# Bytes that are not audio (cover art, lyrics, padding) worth a warning: a phone platform
+# fetches the whole file before the first note plays.
+LARGE_TAGS_BYTES = 1_000_000
 
 # Files above this size are mapped rather than read, so memory stays bounded.
 _READ_WHOLE = 64 * 1024 * 1024
@@ -156,7 +164,7 @@ def _check(
     except OSError as exc:
         return Verdict(name, None, None, (_error("unreadable", _os_reason(exc)),)), None
     if stat.S_ISDIR(st.st_mode):
-        return Verdict(name, None, None, (_error("unreadable", "this is a directory"),)), None
+        return Verdict(name, None, None, (_error("unreadable", _folder_reason(name)),)), None
     if not stat.S_ISREG(st.st_mode):
         return Verdict(name, None, None, (_error("unreadable", "not a regular file"),)), None
     size = st.st_size
@@ -166,7 +174,7 @@ def _check(
         with open(name, "rb") as fh:
             if size >= limits.max_bytes:
                 # Too large is final; say what the file is, but don't walk gigabytes.
-                return _too_large(name, size, limits, fh.read(4096)), None
+                return _too_large(name, size, limits, fh.read(4096), fh), None
             if keep or size <= _READ_WHOLE:
                 data = fh.read()
                 return check_bytes(data, name, limits), data if keep else None
@@ -174,6 +182,17 @@ def _check(
                 return check_bytes(mapped, name, limits), None
     except OSError as exc:
         return Verdict(name, size, None, (_error("unreadable", _os_reason(exc)),)), None
+
+
+def _folder_reason(name: str) -> str:
+    try:
+        with os.scandir(name):
+            pass
+    except PermissionError:
+        return "permission denied: cannot list this folder"
+    except OSError as exc:
+        return f"cannot list this folder: {exc.strerror or exc}"
+    return "this is a directory"
 
 
 def _os_reason(exc: OSError) -> str:
@@ -184,19 +203,77 @@ def _os_reason(exc: OSError) -> str:
     return f"cannot read it: {exc.strerror or exc}"
 
 
-def _too_large(name: str, size: int, limits: Limits, head: bytes) -> Verdict:
+def _too_large(
+    name: str, size: int, limits: Limits, head: bytes, fh: BinaryIO | None = None
+) -> Verdict:
+    fills = ""
+    tag = audio.leading_tag_size(head, size)
+    if fh is not None and 0 < tag <= _MAX_TAG_READ:
+        fh.seek(0)
+        fills = _what_fills(fh.read(tag), size)
     problems = [
         _error(
             "too_large",
             f"{size:,} bytes is not under the {limits.max_bytes:,}-byte limit"
             + (" (Daily: under 10 MB)" if limits.max_bytes == DEFAULT_MAX_BYTES else "")
-            + "; re-encode at a lower bitrate (mono 64 kbit/s is plenty)",
+            + (f"; {fills}" if fills else "")
+            + "; re-encode at a lower bitrate (mono 64 kbit/s is plenty)"
+            + (", without the tag's pictures" if fills else ""),
         )
     ]
     what = audio.identify(head)
     if what:
         problems.append(_error("not_mp3", fix_hint(f"this is {what}")))
     return Verdict(name, size, None, tuple(problems))
+
+
+# A leading tag read for the message, at most: a 2 GB file claiming a 256 MB tag is
+# refused as too large without reading the tag.
+_MAX_TAG_READ = 16_000_000
+
+
+def _what_fills(tag_bytes: bytes, size: int) -> str:
+    """What the leading ID3v2 tag holds, biggest first: 'the ID3 tag takes 9.9 MB: ...'.
+
+    mutagen reads ID3 far better than a hand parser would; it is imported only here, on
+    the path of a file that is too large or large for its audio, so validate stays fast.
+    """
+    try:
+        from mutagen.id3 import ID3
+
+        tag = ID3(io.BytesIO(tag_bytes))  # type: ignore[no-untyped-call]
+    except Exception:  # a tag mutagen cannot read: say nothing rather than fail the verdict
+        return ""
+    parts: list[tuple[int, str]] = []
+    for frame in tag.values():  # type: ignore[no-untyped-call]
+        data = getattr(frame, "data", None)
+        if not isinstance(data, bytes) or len(data) < 1024:
+            continue
+        kind = frame.FrameID
+        if kind == "APIC":
+            mime = printable(str(getattr(frame, "mime", "")) or "image")
+            what = f"a picture (APIC, {mime})"
+        elif kind == "GEOB":
+            what = "an embedded file (GEOB)"
+        elif kind == "PRIV":
+            what = "private data (PRIV)"
+        else:
+            what = f"a {kind} frame"
+        parts.append((len(data), f"{what} of {_mb(len(data))}"))
+    parts.sort(reverse=True)
+    listed = ", ".join(p for _, p in parts[:3]) or "no single frame over 1 KB"
+    if len(parts) > 3:
+        listed += f" and {len(parts) - 3} more"
+    tag_size = int(getattr(tag, "size", 0))
+    return f"the ID3 tag at the start takes {_mb(tag_size)} of the {_mb(size)}: {listed}"
+
+
+def _frames(n: int) -> str:
+    return "" if not n else "1 frame, " if n == 1 else f"{n} frames, "
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1_000_000:.1f} MB" if n >= 100_000 else f"{n:,} bytes"
 
 
 # not_mp3 messages about things that are not audio at all: `holdmusic fix` cannot help.
@@ -216,7 +293,10 @@ def check_bytes(data: audio.Buffer, name: str, limits: Limits = DEFAULT_LIMITS) 
     if size == 0:
         return Verdict(name, 0, None, (_error("empty", "the file is empty (0 bytes)"),))
     if size >= limits.max_bytes:
-        return _too_large(name, size, limits, bytes(data[:4096]))
+        head = bytes(data[:4096])
+        tag = audio.leading_tag_size(head, size)
+        fh = io.BytesIO(bytes(data[:tag])) if 0 < tag <= _MAX_TAG_READ else None
+        return _too_large(name, size, limits, head, fh)
     try:
         info = audio.analyze(data)
     except audio.NotMP3 as exc:
@@ -234,12 +314,36 @@ def check_bytes(data: audio.Buffer, name: str, limits: Limits = DEFAULT_LIMITS) 
                 ),
             ),
         )
-    return Verdict(name, size, info, tuple(_judge(info, limits)))
+    problems = _judge(info, limits)
+    tags = size - info.audio_bytes
+    if tags >= LARGE_TAGS_BYTES and tags > info.audio_bytes:
+        tag = audio.leading_tag_size(bytes(data[:10]), size)
+        fills = _what_fills(bytes(data[:tag]), size) if 0 < tag <= _MAX_TAG_READ else ""
+        problems.append(
+            Problem(
+                "large_tags",
+                "warning",
+                f"{tags:,} of the file's {size:,} bytes are not audio"
+                + (f" ({fills})" if fills else " (tags or other data around the frames)")
+                + ": the phone platform downloads them all before the music starts; "
+                "remove the pictures",
+            )
+        )
+    return Verdict(name, size, info, tuple(problems))
 
 
 def _judge(info: audio.AudioInfo, limits: Limits) -> list[Problem]:
     problems: list[Problem] = []
     seconds = info.duration_seconds
+    if info.samples == 0:
+        problems.append(
+            _error(
+                "no_audio",
+                "no audio: a decoder outputs nothing from this file ("
+                + _frames(info.format.frame_count)
+                + "0 samples after the encoder's delay and padding); callers would hear silence",
+            )
+        )
     if seconds >= limits.max_seconds:
         daily = limits.max_seconds == DEFAULT_MAX_SECONDS
         why = " (Daily plays hold music under 60 s)" if daily else ""
@@ -249,7 +353,13 @@ def _judge(info: audio.AudioInfo, limits: Limits) -> list[Problem]:
                 f"{seconds:.3f} s is not under the {limits.max_seconds:g} s limit{why}; trim it",
             )
         )
-    problems.extend(Problem(f.code, "warning", f.message, f.offset) for f in info.findings)
+    problems.extend(
+        Problem(f.code, "error" if f.error else "warning", f.message, f.offset)
+        for f in info.findings
+    )
+    if any(p.code in ("no_audio", "corrupt_audio") for p in problems):
+        # An unusable file: advice about bitrate or stereo would only bury the reason.
+        return problems
     fmt = info.format
     if fmt.channels == 2:
         problems.append(
@@ -302,39 +412,81 @@ def _judge(info: audio.AudioInfo, limits: Limits) -> list[Problem]:
 
 def expand_paths(paths: list[str]) -> list[str]:
     """Files (and anything else, such as URLs) as given; folders searched recursively
-    for ``*.mp3`` in any case, sorted."""
+    for ``*.mp3`` in any case, sorted.
+
+    A folder that cannot be listed is kept in the list as itself, so that it gets its
+    own ``unreadable`` verdict instead of vanishing (``os.walk`` skips it silently). The
+    walk keeps its own stack: a folder nested a thousand deep is no recursion limit.
+    """
     out: list[str] = []
     for p in paths:
         if os.path.isdir(p):
-            found = [
-                os.path.join(root, f)
-                for root, _dirs, files in os.walk(p)
-                for f in files
-                if f.lower().endswith(".mp3")
-            ]
-            out.extend(sorted(found, key=lambda s: Path(s).parts))
+            out.extend(_walk_folder(p))
         else:
             out.append(p)
     return out
 
 
-# Below this many files, starting worker processes costs more than it saves.
-_PARALLEL_FROM = 16
+def _walk_folder(top: str) -> list[str]:
+    found: list[tuple[tuple[str, ...], str]] = []
+    stack = [top]
+    while stack:
+        folder = stack.pop()
+        try:
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    try:
+                        is_dir = entry.is_dir(follow_symlinks=False)
+                    except OSError:
+                        is_dir = False
+                    if is_dir:
+                        stack.append(entry.path)
+                    elif entry.name.lower().endswith(".mp3"):
+                        found.append((Path(entry.path).parts, entry.path))
+        except OSError:
+            found.append((Path(folder).parts, folder))  # judged as unreadable, by path
+    return [path for _, path in sorted(found)]
+
+
+# Worker processes pay off once the work outlasts starting them (a fork, a pool, results
+# pickled back: about a tenth of a second on a small machine). The work is estimated
+# from what one check costs here (benchmarks/bench_validate.py): a fixed part per file
+# (stat, open, tags) and a part per byte (the walk).
+_SECONDS_PER_FILE = 0.0004
+_SECONDS_PER_BYTE = 1.5e-9
+_PARALLEL_FROM_SECONDS = 0.25
+
+
+def workers_for(paths: list[str], jobs: int | None = None) -> int:
+    """How many processes to check ``paths`` with: ``jobs`` if given, else from the work."""
+    if jobs is not None:
+        return max(1, jobs)
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if not cpus or cpus == 1:
+        return 1
+    total = 0
+    for p in paths:
+        with contextlib.suppress(OSError):
+            total += min(os.stat(p).st_size, DEFAULT_MAX_BYTES)  # a larger file is not walked
+    seconds = len(paths) * _SECONDS_PER_FILE + total * _SECONDS_PER_BYTE
+    if seconds < _PARALLEL_FROM_SECONDS:
+        return 1
+    return min(cpus, len(paths), max(2, int(seconds / _PARALLEL_FROM_SECONDS) + 1))
 
 
 def check_many(
     paths: list[str], limits: Limits = DEFAULT_LIMITS, jobs: int | None = None
 ) -> Iterator[Verdict]:
-    """Verdicts in the order of ``paths``; many files are checked in worker processes."""
-    workers = jobs if jobs is not None else (os.cpu_count() or 1)
-    if workers <= 1 or len(paths) < _PARALLEL_FROM:
+    """Verdicts in the order of ``paths``; enough work is shared among worker processes."""
+    workers = min(workers_for(paths, jobs), len(paths))
+    if workers <= 1:
         for p in paths:
             yield check_path(p, limits)
         return
     from concurrent.futures import ProcessPoolExecutor
 
     chunk = max(1, len(paths) // (workers * 8))
-    with ProcessPoolExecutor(max_workers=min(workers, len(paths))) as pool:
+    with ProcessPoolExecutor(max_workers=workers) as pool:
         yield from pool.map(check_path, paths, [limits] * len(paths), chunksize=chunk)
 
 

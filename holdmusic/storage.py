@@ -32,6 +32,7 @@ from holdmusic.storesettings import (  # re-exported: callers know them as stora
     check_prefix,
     public_hint,
 )
+from holdmusic.text import printable
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -355,7 +356,8 @@ def describe_error(
             )
         if code in ("BadDigest", "XAmzContentSHA256Mismatch", "InvalidDigest"):
             return "the storage service received other bytes than were sent (checksum mismatch)"
-        return f"storage request failed: {code or status} {msg}".strip()
+        # code and message are the server's words: they may hold terminal escapes
+        return printable(f"storage request failed: {code or status} {msg}".strip())
     if isinstance(exc, errors.ParamValidationError):
         first = str(exc).strip().splitlines()[-1] if str(exc).strip() else "invalid parameter"
         return f"the storage request was refused before sending: {first}"

@@ -7,13 +7,19 @@ independent witness for every file it decodes correctly.
 
 from __future__ import annotations
 
+import array
 import re
 import shutil
+import subprocess
+import time
+import tracemalloc
 from pathlib import Path
 
 import pytest
 
-from holdmusic import audio
+from holdmusic import audio, rules
+from tests import adversarial
+from tests.conftest import SAMPLES
 from tests.mp3factory import (
     Made,
     apev2,
@@ -26,6 +32,8 @@ from tests.mp3factory import (
     id3v2_text,
     lyrics3v2,
     read_xing,
+    set_lame_gapless,
+    set_xing_frames,
     walk,
 )
 
@@ -166,7 +174,7 @@ def _first_frame_seconds(data: bytes) -> float:
     [
         ("xing_lie", 90.0),  # edited Xing frame count
         ("vbr_no_xing", 75.050),  # VBR without Xing: extrapolated from one frame
-        ("cat_two", 80.0),  # two encodes joined: mutagen reads the first Info frame
+        ("cat_two", 80.092),  # two encodes joined: mutagen reads the first Info frame
     ],
 )
 def test_mutagen_is_fooled_where_the_walk_is_not(
@@ -194,8 +202,11 @@ def test_header_mismatch_names_both_durations(mp3s: dict[str, Made]) -> None:
 
 
 def test_joined_files_count_both_halves(mp3s: dict[str, Made]) -> None:
+    """Both 40 s halves, plus what a decoder plays at the join (padding, the second Info
+    frame, the second encoder delay): 80.092 s, as ffmpeg decodes it."""
     info = _info(mp3s["cat_two"])
-    assert info.samples == 2 * 40 * 44100
+    assert info.samples == mp3s["cat_two"].expected_samples == 3_532_079
+    assert info.samples > 2 * 40 * 44100
     [joined] = [f for f in info.findings if f.code == "appended_stream"]
     assert joined.offset is not None and 0 < joined.offset < mp3s["cat_two"].path.stat().st_size
 
@@ -208,20 +219,30 @@ def test_truncated_file_loses_no_music(mp3s: dict[str, Made]) -> None:
 
 def test_file_cut_at_a_frame_boundary(mp3s: dict[str, Made]) -> None:
     """No partial frame to notice: the Info header's frame count gives the cut away. What is
-    left plays in full, minus the encoder's delay at the start."""
+    left plays in full, minus the encoder's delay and the decoder's own 529 samples."""
     data = mp3s["cbr_mono_44k"].path.read_bytes()  # Info frame + 1533 audio frames
     frames = facts(data).frames
     info = audio.analyze(data[: frames[1 + 800].offset])
-    assert info.samples == 800 * 1152 - 576
+    assert info.samples == 800 * 1152 - 576 - 529
     [finding] = info.findings
     assert finding.code == "header_mismatch"
     assert re.search(r"header says 40\.0 s .*stream is 20\.9 s", finding.message)
 
 
-def test_losing_only_the_padding_frame_loses_no_music(mp3s: dict[str, Made]) -> None:
+def test_losing_only_the_padding_frame(mp3s: dict[str, Made], tmp_path: Path) -> None:
+    """The last frame held only padding (LAME padded 1440 samples), but a decoder outputs
+    every frame 529 samples late: the cut takes 1152 + 1440 - 529... of output, the
+    decoder's end trim no longer applies, and 241 samples of music go with it."""
     data = mp3s["cbr_mono_44k"].path.read_bytes()
-    last = facts(data).frames[-1]  # LAME padded 1440 samples: the last frame is all padding
-    assert audio.analyze(data[: last.offset]).samples == 40 * 44100
+    last = facts(data).frames[-1]
+    cut = data[: last.offset]
+    info = audio.analyze(cut)
+    assert info.samples == 1532 * 1152 - 576 - 529 == 40 * 44100 - 241
+    assert info.findings == ()  # less than a frame of difference: no header_mismatch
+    path = tmp_path / "cut.mp3"
+    path.write_bytes(cut)
+    if shutil.which("ffmpeg"):
+        assert ffmpeg_samples(path, 1) == info.samples
 
 
 # --- not MP3: the message says what it is ----------------------------------------------
@@ -343,3 +364,317 @@ def test_mmap_and_bytes_agree(mp3s: dict[str, Made], tmp_path: Path) -> None:
     with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
         via_map = audio.analyze(mapped)
     assert via_map == audio.analyze(path.read_bytes())
+
+
+# --- verdicts a phone line can trust (issue 10) -----------------------------------------
+#
+# Every duration below is what ffmpeg decodes from the same bytes (ffmpeg and libmpg123
+# both output each frame 529 samples late and trim the LAME delay and padding around
+# that), checked here where ffmpeg decodes the file at all.
+
+
+def _decoded(tmp_path: Path, data: bytes, channels: int = 1, name: str = "x.mp3") -> int:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return ffmpeg_samples(path, channels)
+
+
+def _ffmpeg_log(tmp_path: Path, data: bytes) -> tuple[int, str]:
+    """Samples and error log of a decode that may fail part-way (no exception)."""
+    path = tmp_path / "log.mp3"
+    path.write_bytes(data)
+    proc = subprocess.run(
+        ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-f", "s16le", "-"],
+        capture_output=True,
+        check=False,
+    )
+    return len(proc.stdout) // 2, proc.stderr.decode(errors="replace")
+
+
+needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg")
+
+
+@needs_ffmpeg
+@pytest.mark.parametrize("source", ["lying-header.mp3", "xing_lie"])
+def test_a_lying_header_loses_even_when_the_last_frame_is_cut(
+    mp3s: dict[str, Made], tmp_path: Path, source: str
+) -> None:
+    """Cut 20 bytes off a 90 s file whose Xing header claims 30 s: still 90 s, still a
+    header_mismatch. The header once won here and the file passed at 29.944 s."""
+    path = SAMPLES / source if source.endswith(".mp3") else mp3s[source].path
+    data = path.read_bytes()[:-20]
+    info = audio.analyze(data)
+    rate = info.format.sample_rate
+    assert info.samples == 90 * rate  # the cut frame was padding; it still decodes
+    assert info.samples == _decoded(tmp_path, data)
+    codes = [f.code for f in info.findings]
+    assert "header_mismatch" in codes and "truncated_frame" in codes
+    v = rules.check_bytes(data, "cut.mp3")
+    assert [p.code for p in v.errors] == ["too_long"]
+
+
+def test_a_lone_info_frame_is_no_audio(mp3s: dict[str, Made]) -> None:
+    data = mp3s["cbr_mono_44k"].path.read_bytes()
+    info_frame = data[: facts(data).frames[1].offset]
+    v = rules.check_bytes(info_frame, "lone.mp3")
+    assert [p.code for p in v.errors] == ["no_audio"]
+    assert v.info is not None and v.info.samples == 0 and v.duration_seconds == 0
+    # no advice about bitrate or length for a file with no sound; what the header claimed
+    assert [p.code for p in v.warnings] == ["header_mismatch"]
+
+
+def _lame_of_nothing(tmp_path: Path, seconds: int) -> Path:
+    """lame 64k mono of ``seconds`` of digital zero made by sox."""
+    wav, mp3 = tmp_path / "zero.wav", tmp_path / "zero.mp3"
+    subprocess.run(
+        ["sox", "-n", "-r", "44100", "-c", "1", "-b", "16", str(wav), "trim", "0", str(seconds)],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(["lame", "-S", "-b", "64", "-m", "m", str(wav), str(mp3)], check=True)
+    return mp3
+
+
+@needs_ffmpeg
+def test_lame_encode_of_nothing_is_no_audio(tmp_path: Path) -> None:
+    """lame encodes a 0-sample WAV into an Info frame and one frame of padding."""
+    v = rules.check_path(_lame_of_nothing(tmp_path, 0))
+    assert [p.code for p in v.errors] == ["no_audio"]
+    assert v.info is not None and v.info.samples == 0
+
+
+@needs_ffmpeg
+def test_zero_gapless_length_is_no_audio(mp3s: dict[str, Made], tmp_path: Path) -> None:
+    """Info frame + 2 frames whose LAME tag trims all 2304 samples away."""
+    data = mp3s["cbr_mono_44k"].path.read_bytes()
+    frames = facts(data).frames
+    short = set_xing_frames(data[: frames[3].offset], 2)
+    short = set_lame_gapless(short, delay=576, padding=2 * 1152 - 576)
+    v = rules.check_bytes(short, "zero.mp3")
+    assert [p.code for p in v.errors] == ["no_audio"]
+    assert v.info is not None and v.info.samples == 0 == _ffmpeg_log(tmp_path, short)[0]
+
+
+@needs_ffmpeg
+def test_forty_seconds_of_digital_silence_is_no_audio(tmp_path: Path) -> None:
+    mp3 = _lame_of_nothing(tmp_path, 40)
+    pcm = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(mp3), "-f", "s16le", "-"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    samples = array.array("h", pcm)
+    assert len(samples) == 40 * 44100
+    assert max(map(abs, samples)) <= 2  # the decoder agrees: rounding noise at -84 dBFS
+    v = rules.check_path(mp3)
+    assert [p.code for p in v.errors] == ["no_audio"]
+    assert "digital silence" in v.errors[0].message
+    assert v.info is not None and v.info.samples == 40 * 44100
+
+
+@needs_ffmpeg
+def test_valid_headers_over_random_bytes_are_corrupt_audio(tmp_path: Path) -> None:
+    """A perfect chain of headers, garbage behind them: ffmpeg refuses most frames."""
+    data = adversarial.headers_over_noise(200_000)
+    decoded, log = _ffmpeg_log(tmp_path, data)
+    frames = len(data) // 417
+    assert decoded < frames * 1152 // 2  # the decoder gives up on most of them
+    assert "big_values too big" in log or "invalid block type" in log
+    v = rules.check_bytes(data, "noise.mp3")
+    assert "corrupt_audio" in [p.code for p in v.errors]
+    assert not v.ok
+
+
+def _damage(data: bytes, indexes: list[int]) -> tuple[bytes, list[int]]:
+    """Set big_values (side-info bits 30-38, MPEG-1 mono) to 511 in these audio frames."""
+    buf = bytearray(data)
+    frames = facts(data).frames
+    offsets = [frames[1 + i].offset for i in indexes]
+    for pos in offsets:
+        buf[pos + 4 + 3 : pos + 4 + 5] = b"\xff\xff"
+    return bytes(buf), offsets
+
+
+@needs_ffmpeg
+def test_damaged_frames_are_a_warning_with_offsets(mp3s: dict[str, Made], tmp_path: Path) -> None:
+    """One frame in ten damaged: found by the spread, then every frame is checked."""
+    data, damaged = _damage(mp3s["cbr_mono_44k"].path.read_bytes(), list(range(5, 1533, 10)))
+    _, log = _ffmpeg_log(tmp_path, data)
+    assert "big_values too big" in log  # what ffmpeg says about exactly these frames
+    v = rules.check_bytes(data, "damaged.mp3")
+    assert v.ok
+    [finding] = [p for p in v.warnings if p.code == "corrupt_frames"]
+    assert finding.offset == damaged[0]
+    assert f"{len(damaged)} of 1533 frames would not decode" in finding.message
+    for pos in damaged[:5]:
+        assert f"byte {pos}" in finding.message
+    assert "big_values 511 is over 288" in finding.message
+
+
+def test_damage_elsewhere_gets_every_frame_checked(mp3s: dict[str, Made]) -> None:
+    """Two bad frames in a file that is also cut short: both reported, by offset."""
+    data, damaged = _damage(mp3s["cbr_mono_44k"].path.read_bytes(), [300, 1000])
+    v = rules.check_bytes(data[:-100], "cut.mp3")
+    [finding] = [p for p in v.warnings if p.code == "corrupt_frames"]
+    assert "2 of 1533 frames" in finding.message
+    assert all(f"byte {pos}" in finding.message for pos in damaged)
+
+
+@needs_ffmpeg
+def test_one_whole_frame_and_a_cut_one_is_an_mp3(mp3s: dict[str, Made], tmp_path: Path) -> None:
+    untagged = mp3s["no_xing_cbr"].path.read_bytes()
+    first = facts(untagged).frames
+    cut = untagged[: first[1].offset + 100]
+    info = audio.analyze(cut)
+    assert info.samples == 2 * 1152 == _decoded(tmp_path, cut)  # ffmpeg plays the cut one
+    assert [f.code for f in info.findings] == ["truncated_frame"]
+
+    tagged = mp3s["cbr_mono_44k"].path.read_bytes()
+    frames = facts(tagged).frames
+    cut = tagged[: frames[2].offset + 50]  # Info frame, one audio frame, 50 bytes of one
+    assert audio.analyze(cut).samples == 2 * 1152 - 576 - 529 == _decoded(tmp_path, cut)
+
+
+# Cuts anywhere: at a frame boundary, inside a frame, inside a header, 20 bytes short.
+CUTS = ("boundary", "mid_frame", "in_header", "minus_20")
+
+
+def _cut(data: bytes, how: str) -> bytes:
+    frames = facts(data).frames
+    k = len(frames) * 2 // 3
+    at = {
+        "boundary": frames[k].offset,
+        "mid_frame": frames[k].offset + frames[k].size // 2,
+        "in_header": frames[k].offset + 2,
+        "minus_20": len(data) - 20,
+    }[how]
+    return data[:at]
+
+
+@needs_ffmpeg
+@pytest.mark.parametrize("how", CUTS)
+@pytest.mark.parametrize(
+    "name",
+    ["cbr_mono_44k", "mpeg25_8k", "vbr_48k", "mpeg2_22k", "ffmpeg_libmp3lame", "no_xing_cbr"],
+)
+def test_cut_files_last_as_long_as_a_decoder_plays_them(
+    mp3s: dict[str, Made], tmp_path: Path, name: str, how: str
+) -> None:
+    """Decoders skip 529 samples more than the encoder delay and trim the padding only
+    when the stream reaches the header's frame count: cut short, a file plays 529 samples
+    shorter than its frames suggest (66 ms at 8 kHz)."""
+    made = mp3s[name]
+    cut = _cut(made.path.read_bytes(), how)
+    assert made.channels is not None
+    assert audio.analyze(cut).samples == _decoded(tmp_path, cut, made.channels)
+
+
+@needs_ffmpeg
+@pytest.mark.parametrize("padding", [0, 100, 528, 529, 530, 1000])
+def test_lame_padding_under_the_decoder_delay(
+    mp3s: dict[str, Made], tmp_path: Path, padding: int
+) -> None:
+    """Padding under 529 samples trims nothing at the end: the decoder's delay is longer."""
+    data = set_lame_gapless(mp3s["cbr_mono_44k"].path.read_bytes(), delay=576, padding=padding)
+    info = audio.analyze(data)
+    assert info.samples == 1533 * 1152 - 576 - max(padding, 529) == _decoded(tmp_path, data)
+
+
+def test_a_one_frame_chain_needs_evidence(tmp_path: Path) -> None:
+    """A header whose frame length lands exactly on the end of the file is no MP3 by
+    itself: not inside other data, not over side information no decoder accepts."""
+    frame = adversarial.HEADER_128 + bytes(413)  # zero side info: a decodable frame
+    assert audio.analyze(frame).samples == 1152  # at the start of a file, it is one
+    with pytest.raises(audio.NotMP3):
+        audio.analyze(bytes(range(256)) * 20 + frame)  # in the middle of other data
+    garbage = adversarial.HEADER_128 + b"\xff" * 413  # big_values 511 in every granule
+    with pytest.raises(audio.NotMP3):
+        audio.analyze(garbage)
+
+
+@needs_ffmpeg
+def test_video_only_flv_is_named(tmp_path: Path) -> None:
+    flv = tmp_path / "video.flv"
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=duration=2:size=64x64:rate=10",
+            "-an",
+            "-c:v",
+            "flv1",
+            str(flv),
+        ],
+        check=True,
+    )
+    with pytest.raises(audio.NotMP3, match=r"FLV \(Flash video\)"):
+        audio.analyze(flv.read_bytes())
+
+
+@pytest.mark.parametrize(
+    ("sox_args", "words"),
+    [
+        (["-b", "32", "-e", "floating-point"], "32-bit floating-point PCM"),
+        (["-b", "32", "-e", "signed-integer"], "32-bit PCM"),
+        (["-b", "24"], "24-bit PCM"),
+        (["-b", "16", "-c", "4"], "16-bit PCM"),  # 4 channels: WAVE_FORMAT_EXTENSIBLE
+    ],
+)
+def test_wav_of_any_depth_is_named(tmp_path: Path, sox_args: list[str], words: str) -> None:
+    wav = tmp_path / "x.wav"
+    subprocess.run(
+        ["sox", "-n", "-r", "8000", *sox_args, str(wav), "synth", "1", "sine", "440"],
+        check=True,
+        capture_output=True,
+    )
+    with pytest.raises(audio.NotMP3) as caught:
+        audio.analyze(wav.read_bytes())
+    assert f"a WAV (RIFF/WAVE) file with {words} audio, not an MP3" in str(caught.value)
+    assert "audio audio" not in str(caught.value)
+
+
+def test_repeated_findings_are_capped(mp3s: dict[str, Made]) -> None:
+    """A thousand joins make five lines and a count, not a thousand lines."""
+    one = mp3s["short_10s"].path.read_bytes()
+    info = audio.analyze(one * 30)
+    joins = [f for f in info.findings if f.code == "appended_stream"]
+    assert len(joins) == 6 and joins[-1].message == "... and 24 more like this (29 in all)"
+
+
+# --- linear time and bounded memory on any input -----------------------------------------
+
+
+def _best_time(data: bytes) -> float:
+    best = float("inf")
+    for _ in range(5):  # the best of five: a busy machine only ever adds time
+        t = time.perf_counter()
+        rules.check_bytes(data, "x.mp3")
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+@pytest.mark.parametrize("name", sorted(adversarial.WORST))
+def test_worst_inputs_take_linear_time(name: str) -> None:
+    """Twice the bytes may cost about twice the time, never four times: the check compares
+    sizes against each other, not against a clock, so a busy machine cannot fail it."""
+    build = adversarial.WORST[name]
+    small, big = build(1_000_000), build(2_000_000)
+    t1, t2 = _best_time(small), _best_time(big)
+    assert t2 < 3 * t1 + 0.02, f"{name}: {t1:.3f} s for 1 MB, {t2:.3f} s for 2 MB"
+    assert not rules.check_bytes(big, "x.mp3").ok  # and none of them is hold music
+
+
+@pytest.mark.parametrize("name", sorted(adversarial.WORST))
+def test_worst_inputs_take_bounded_memory(name: str) -> None:
+    data = adversarial.WORST[name](9_990_000)
+    tracemalloc.start()
+    try:
+        rules.check_bytes(data, "x.mp3")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 20_000_000, f"{name}: peak {peak:,} bytes for a 10 MB input"

@@ -63,11 +63,14 @@ def test_bench_validate_runs_every_tool() -> None:
         "b) rules.check_many",
         "c) mutagen MP3().info.length loop",
         "d) ffprobe -count_packets per file",
-        "holdmusic within 8x of the mutagen loop:",
+        "holdmusic within 3x of the mutagen loop:",
         "holdmusic at least 30x faster than ffprobe:",
         "holdmusic validate one.mp3",
+        "holdmusic validate -j 1 DIR",
     ):
         _figures(out, row)
+    for sentence in ("sync word every 4 bytes", "every worst input under 0.5 s"):
+        assert sentence in out, sentence
 
 
 def test_bench_batch_runs_and_every_config_is_set() -> None:

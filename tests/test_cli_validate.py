@@ -126,7 +126,7 @@ def test_judged_by_content_not_extension(cli: Cli, mp3s: dict[str, Made], tmp_pa
     lines = r.stdout.splitlines()
     assert lines[0] == f"Checking {wav}: FAILED"
     assert lines[1] == (
-        "  error [not_mp3]: this is a WAV (RIFF/WAVE) file with PCM audio, not an MP3; "
+        "  error [not_mp3]: this is a WAV (RIFF/WAVE) file with 16-bit PCM audio, not an MP3; "
         "`holdmusic fix` makes an MP3 from it that passes"
     )
     assert lines[2].startswith(f"Checking {mp3}: PASSED (40.000 s")
@@ -155,6 +155,12 @@ def test_folder_without_mp3s_is_a_usage_error(cli: Cli, tmp_path: Path) -> None:
         (("--max-bytes", "0", "x.mp3"), "--max-bytes"),
         (("--max-bytes", "-5", "x.mp3"), "--max-bytes"),
         (("--max-seconds", "0", "x.mp3"), "--max-seconds"),
+        (("--max-seconds", "-1", "x.mp3"), "--max-seconds"),
+        # nan passes every comparison and inf none: either would switch the limit off
+        (("--max-seconds", "nan", "x.mp3"), "--max-seconds"),
+        (("--max-seconds", "inf", "x.mp3"), "--max-seconds"),
+        (("--max-seconds", "-inf", "x.mp3"), "--max-seconds"),
+        (("--max-seconds", "1e999", "x.mp3"), "--max-seconds"),
         (("--jobs", "0", "x.mp3"), "--jobs"),
     ],
 )
@@ -443,3 +449,19 @@ def test_samples_text_output(cli: Cli) -> None:
         "jingle-stereo.mp3",
         "welcome-mono.mp3",
     ]
+
+
+def test_files_without_sound_fail(cli: Cli, mp3s: dict[str, Made], tmp_path: Path) -> None:
+    """A lone Info frame (no_audio) and valid headers over noise (corrupt_audio): exit 1."""
+    from tests import adversarial
+
+    data = mp3s["cbr_mono_44k"].path.read_bytes()
+    lone, noise = tmp_path / "lone.mp3", tmp_path / "noise.mp3"
+    lone.write_bytes(data[:208])  # the Info frame of a 64 kbit/s mono file
+    noise.write_bytes(adversarial.headers_over_noise(100_000))
+    r = cli("validate", "--json", str(lone), str(noise))
+    assert r.exit_code == 1
+    lone_v, noise_v = json.loads(r.stdout)
+    assert [p["code"] for p in lone_v["problems"] if p["severity"] == "error"] == ["no_audio"]
+    assert lone_v["duration_seconds"] == 0.0
+    assert "corrupt_audio" in [p["code"] for p in noise_v["problems"]]

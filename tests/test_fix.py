@@ -412,7 +412,7 @@ def test_publish_and_batch_refusals_of_a_wav_name_fix(
     wav = tmp_path / "music.wav"
     ffmpeg("-f", "lavfi", "-i", "sine", "-t", "1", "-c:a", "pcm_s16le", str(wav))
     hint = (
-        "this is a WAV (RIFF/WAVE) file with PCM audio, not an MP3; "
+        "this is a WAV (RIFF/WAVE) file with 16-bit PCM audio, not an MP3; "
         "`holdmusic fix` makes an MP3 from it that passes"
     )
     cid = stack.daily.add_config()

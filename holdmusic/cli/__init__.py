@@ -6,16 +6,20 @@ lazily, inside the command, so ``holdmusic validate`` never pays for boto3 or ht
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import io
 import os
 import sys
 import traceback
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, TextIO
 
 import click
 
 from holdmusic import __version__
 from holdmusic.errors import HoldmusicError
+from holdmusic.text import printable, terminal_safe
 
 # Command name -> "module:attribute". A command's module is imported only when that
 # command runs (or help lists it), so `holdmusic validate` loads nothing it doesn't use.
@@ -50,6 +54,10 @@ class _Group(click.Group):
         return command
 
     def invoke(self, ctx: click.Context) -> Any:
+        with _guarded_output():
+            return self._invoke(ctx)
+
+    def _invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
@@ -73,8 +81,58 @@ def _fail(ctx: click.Context, message: str, code: int, *, bug: bool = False) -> 
     # ordinary outcome whose one line says all there is, --verbose or not.
     if bug and ctx.find_root().params.get("verbose"):
         traceback.print_exc()
-    click.secho(f"error: {message}", fg="red", err=True)
+    click.secho(f"error: {printable(message)}", fg="red", err=True)
     sys.exit(code)
+
+
+class _SafeStream(io.TextIOBase):
+    """stdout/stderr behind :func:`holdmusic.text.terminal_safe`: the last guard against
+    escape sequences from file names, file contents and server replies.
+
+    No ``buffer`` attribute on purpose: click would write around the guard through it.
+    """
+
+    def __init__(self, inner: TextIO) -> None:
+        self._inner = inner
+
+    def write(self, s: str) -> int:
+        if not isinstance(s, str):  # click probes streams with b"" to tell text from binary
+            raise TypeError("write() argument must be str")
+        self._inner.write(terminal_safe(s, tty=self.isatty()))
+        return len(s)
+
+    def flush(self) -> None:
+        self._inner.flush()
+
+    def isatty(self) -> bool:
+        try:
+            return self._inner.isatty()
+        except ValueError:  # closed
+            return False
+
+    def fileno(self) -> int:
+        return self._inner.fileno()
+
+    def writable(self) -> bool:
+        return True
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self._inner, "encoding", None) or "utf-8"
+
+    @property
+    def errors(self) -> str | None:  # type: ignore[override]
+        return getattr(self._inner, "errors", None)
+
+
+@contextlib.contextmanager
+def _guarded_output() -> Iterator[None]:
+    out, err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _SafeStream(out), _SafeStream(err)
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = out, err
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

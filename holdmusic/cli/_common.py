@@ -8,6 +8,7 @@ only); stage modules are imported inside the helpers that need them.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,7 @@ from holdmusic.record import (
     UPDATED,
     WOULD_UPDATE,
 )
+from holdmusic.text import printable
 
 __all__ = [  # the record's statuses are re-exported: commands compare against them
     "FAILED",
@@ -91,6 +93,7 @@ def limit_options(f: click.decorators.FC) -> click.decorators.FC:
     f = click.option(
         "--max-seconds",
         type=click.FloatRange(min=0, min_open=True),
+        callback=_finite,
         default=rules.DEFAULT_MAX_SECONDS,
         show_default=True,
         help="Audio must be shorter than this.",
@@ -103,6 +106,13 @@ def limit_options(f: click.decorators.FC) -> click.decorators.FC:
         help="Files must be smaller than this many bytes.",
     )(f)
     return f
+
+
+def _finite(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    """nan passes every comparison and inf none: either would switch the limit off."""
+    if not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a number of seconds", ctx, param)
+    return value
 
 
 def limits_from(max_bytes: int, max_seconds: float) -> rules.Limits:
@@ -306,14 +316,16 @@ def verdict_lines(verdict: rules.Verdict, strict: bool, *, note: str | None = No
     """``Checking PATH: STATUS (details)``, an optional note line, then the problems."""
     s = verdict_status(verdict, strict)
     lines = [
-        f"Checking {verdict.path}: " + click.style(s, fg=_VERDICT_COLOURS[s]) + describe(verdict)
+        f"Checking {printable(verdict.path)}: "
+        + click.style(s, fg=_VERDICT_COLOURS[s])
+        + describe(verdict)
     ]
     if note:
-        lines.append(f"  {note}")
+        lines.append(f"  {printable(note)}")
     for p in verdict.problems:
         colour = "red" if p.severity == "error" else "yellow"
         label = click.style(p.severity, fg=colour)
-        lines.append(f"  {label} [{p.code}]: {p.message}")
+        lines.append(f"  {label} [{p.code}]: {printable(p.message)}")
     if verdict.passed() and not verdict.passed(strict):
         # Without this a FAILED file shows only warning lines, which reads like a bug.
         lines.append("  FAILED because of --strict: its warnings count as errors")

@@ -19,6 +19,7 @@ from holdmusic.cli._common import (
     verdict_options,
     verdict_status,
 )
+from holdmusic.text import printable
 
 
 @click.command("validate")
@@ -31,7 +32,8 @@ from holdmusic.cli._common import (
     "--jobs",
     type=click.IntRange(min=1),
     default=None,
-    help="Worker processes for many files (default: one per CPU).",
+    help="Worker processes (default: from the amount of work, up to one per CPU; "
+    "a few small files are checked in this process).",
 )
 def validate(
     paths: tuple[str, ...],
@@ -52,7 +54,8 @@ def validate(
     """
     targets = rules.expand_paths(list(paths))
     if not targets:
-        raise click.UsageError(f"no *.mp3 files found under {', '.join(paths)}")
+        where = ", ".join(printable(p) for p in paths)
+        raise click.UsageError(f"no *.mp3 files found under {where}")
     limits = limits_from(max_bytes, max_seconds)
     inspect = listener("validate --listen") if listen else None
     verdicts: Iterable[rules.Verdict] = judge(targets, limits, jobs=jobs, inspect=inspect)

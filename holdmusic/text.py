@@ -1,0 +1,55 @@
+"""Text from outside (file names, file contents, server replies) made safe to print.
+
+A file name or an S3 error ``<Code>`` can hold terminal escape sequences: an OSC sequence
+that retitles the window or writes the clipboard, a cursor move that paints "PASSED" over
+"FAILED". Every message holdmusic prints goes through :func:`printable` where it is built
+(paths, problem messages, error lines, JUnit), and the CLI's output streams pass through
+:func:`terminal_safe` as a last guard, so nothing raw reaches a terminal or a log, piped
+or not. Pure functions, no imports beyond ``re``.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["printable", "terminal_safe"]
+
+# Controls (C0 but tab, DEL, C1), bidi overrides and isolates ("Trojan Source"), line and
+# paragraph separators, and lone surrogates (bytes of a non-UTF-8 file name, decoded
+# with surrogateescape).
+_INVISIBLE = "\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff"
+_UNSAFE = re.compile(f"[\x00-\x08\x0a-\x1f{_INVISIBLE}]")
+
+
+def _escape(m: re.Match[str]) -> str:
+    c = m.group()
+    n = ord(c)
+    if 0xDC80 <= n <= 0xDCFF:  # surrogateescape: show the original byte
+        return f"\\x{n - 0xDC00:02x}"
+    if n <= 0xFF:
+        return f"\\x{n:02x}"
+    return f"\\u{n:04x}"
+
+
+def printable(text: str) -> str:
+    """``text`` with every control character written as a visible escape (``\\x1b``).
+
+    One line stays one line: newlines are escaped too; tabs are kept.
+    """
+    return text if text.isprintable() else _UNSAFE.sub(_escape, text)
+
+
+# What the guard lets through on a terminal: newlines, tabs, carriage returns and CSI
+# sequences (colours, and the cursor moves of a progress bar), which holdmusic writes
+# itself through click and rich. OSC, DCS and every other control is escaped. Off a
+# terminal only newlines and tabs pass: click and rich write no styling there.
+_CSI = "\x1b\\[[0-?]*[ -/]*[@-~]"
+_TERMINAL = re.compile(f"({_CSI}|\r)|[\x00-\x08\x0b\x0c\x0e-\x1f{_INVISIBLE}]")
+_PIPE = re.compile(f"[\x00-\x08\x0b-\x1f{_INVISIBLE}]")
+
+
+def terminal_safe(text: str, *, tty: bool) -> str:
+    """``text`` as a terminal (``tty``) or a pipe may receive it: see the module notes."""
+    if tty:
+        return _TERMINAL.sub(lambda m: m.group(1) or _escape(m), text)
+    return _PIPE.sub(_escape, text)
