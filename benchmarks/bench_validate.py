@@ -5,7 +5,7 @@ times, side by side in one run, with a warm page cache, over several repetitions
 
   a) ``holdmusic validate DIR``: the CLI as a user runs it (a subprocess; a process pool
      for many files);
-  b) the in-process equivalent, ``rules.check_many`` (and a one-process ``check_path``
+  b) the in-process equivalent, ``files.check_many`` (and a one-process ``check_path``
      loop, the raw cost of walking every frame);
   c) a mutagen loop as a user would write it: ``python -c`` reading ``MP3(p).info.length``
      (header only: it trusts the Xing/Info frame count, holdmusic walks every frame);
@@ -264,12 +264,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.n < 1 or args.reps < 1:
         ap.error("--n and --reps must be at least 1")
 
-    from holdmusic import rules
+    from holdmusic import files, rules
 
     print("holdmusic validate benchmark")
     _bench.print_versions(_bench.versions("mutagen", "ffmpeg", "lame", "sox"))
     corpus = build_corpus(args.n, args.work)
-    paths = rules.expand_paths([str(corpus)])
+    paths = files.expand_paths([str(corpus)])
     assert len(paths) == args.n, (len(paths), args.n)
     print(f"corpus: {corpus}\n  {describe_corpus(paths)}")
     print(f"  {_bench.bytecode_note()}")
@@ -305,15 +305,15 @@ def main(argv: list[str] | None = None) -> int:
             "a) holdmusic validate DIR (CLI)", lambda: _bench.run_quiet(cli_cmd), args.n, args.n, []
         ),
         Tool(
-            "b) rules.check_many (in-process, pool)",
-            lambda: list(rules.check_many(rules.expand_paths([str(corpus)]), jobs=args.jobs)),
+            "b) files.check_many (in-process, pool)",
+            lambda: list(files.check_many(files.expand_paths([str(corpus)]), jobs=args.jobs)),
             args.n,
             args.n,
             [],
         ),
         Tool(
             "b') rules.check_path loop (1 process)",
-            lambda: [rules.check_path(p) for p in rules.expand_paths([str(corpus)])],
+            lambda: [rules.check_path(p) for p in files.expand_paths([str(corpus)])],
             args.n,
             args.n,
             [],

@@ -60,7 +60,7 @@ def test_bench_validate_runs_every_tool() -> None:
     assert "ffprobe ran on 2 of the 4 files" in out
     for row in (
         "a) holdmusic validate DIR (CLI)",
-        "b) rules.check_many",
+        "b) files.check_many",
         "c) mutagen MP3().info.length loop",
         "d) ffprobe -count_packets per file",
         "holdmusic within 3x of the mutagen loop:",

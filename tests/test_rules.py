@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from holdmusic import rules
+from holdmusic import files, rules
 from tests.mp3factory import Made, id3v2_tag, id3v2_text
 
 # Every fixture mp3factory builds (tests/test_audio.py lists the measurable ones).
@@ -265,7 +265,7 @@ def test_expand_paths_recursive_case_insensitive_sorted(tmp_path: Path) -> None:
     for rel in ("b.mp3", "a.MP3", "sub/c.Mp3", "sub/deeper/d.mp3", "notes.txt", "z.mp3.bak"):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_bytes(b"x")
-    got = rules.expand_paths([str(tmp_path), "https://example.com/x.mp3", "given.bin"])
+    got = files.expand_paths([str(tmp_path), "https://example.com/x.mp3", "given.bin"])
     rels = [os.path.relpath(p, tmp_path) for p in got[:4]]
     assert rels == ["a.MP3", "b.mp3", "sub/c.Mp3", "sub/deeper/d.mp3"]
     assert got[4:] == ["https://example.com/x.mp3", "given.bin"]
@@ -274,8 +274,8 @@ def test_expand_paths_recursive_case_insensitive_sorted(tmp_path: Path) -> None:
 def test_check_many_keeps_order_in_parallel(mp3s: dict[str, Made]) -> None:
     names = sorted(mp3s)[:20]  # more than the serial threshold, so worker processes run
     paths = [str(mp3s[n].path) for n in names]
-    parallel = list(rules.check_many(paths, jobs=3))
-    serial = list(rules.check_many(paths, jobs=1))
+    parallel = list(files.check_many(paths, jobs=3))
+    serial = list(files.check_many(paths, jobs=1))
     assert [v.path for v in parallel] == paths
     assert parallel == serial
 
@@ -508,14 +508,14 @@ def locked_tree(mp3s: dict[str, Made]) -> Iterator[Path]:
 
 def test_an_unreadable_subfolder_is_an_error_not_a_silent_skip(locked_tree: Path) -> None:
     def judge() -> list[tuple[str, list[str], str]]:
-        paths = rules.expand_paths([str(locked_tree)])
+        paths = files.expand_paths([str(locked_tree)])
         return [
             (
                 os.path.relpath(v.path, locked_tree),
                 [p.code for p in v.errors],
                 v.problems[0].message if v.problems else "",
             )
-            for v in rules.check_many(paths, jobs=1)
+            for v in files.check_many(paths, jobs=1)
         ]
 
     got = _as_nobody(judge)
@@ -552,9 +552,9 @@ def test_a_folder_1100_deep_is_walked_without_recursion(
             deep.mkdir()
         (deep / "deep.mp3").write_bytes(mp3s["cbr_mono_44k"].path.read_bytes())
         (tmp_path / "top.mp3").write_bytes(mp3s["short_10s"].path.read_bytes())
-        found = rules.expand_paths([str(tmp_path)])
+        found = files.expand_paths([str(tmp_path)])
         assert found == [str(deep / "deep.mp3"), str(tmp_path / "top.mp3")]
-        assert [v.ok for v in rules.check_many(found)] == [True, True]
+        assert [v.ok for v in files.check_many(found)] == [True, True]
     finally:  # shutil.rmtree (pytest's clean-up too) recurses: remove it level by level
         (deep / "deep.mp3").unlink(missing_ok=True)
         while deep != tmp_path:
@@ -566,16 +566,16 @@ def test_symlinked_folders_are_not_followed_into_loops(tmp_path: Path) -> None:
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "x.mp3").write_bytes(b"x")
     (tmp_path / "a" / "loop").symlink_to(tmp_path)
-    assert rules.expand_paths([str(tmp_path)]) == [str(tmp_path / "a" / "x.mp3")]
+    assert files.expand_paths([str(tmp_path)]) == [str(tmp_path / "a" / "x.mp3")]
 
 
 def test_workers_follow_the_amount_of_work(tmp_path: Path, mp3s: dict[str, Made]) -> None:
     small = tmp_path / "small.mp3"  # a typical file of another project's test suite
     small.write_bytes(mp3s["short_10s"].path.read_bytes()[:30_000])
-    assert rules.workers_for([str(small)] * 364) == 1  # 364 small files: one process wins
-    assert rules.workers_for([str(small)] * 3, jobs=4) == 4  # -j wins
+    assert files.workers_for([str(small)] * 364) == 1  # 364 small files: one process wins
+    assert files.workers_for([str(small)] * 3, jobs=4) == 4  # -j wins
     big = [str(mp3s["cbr_stereo_128k"].path)] * 300  # 300 files of 30 s: 144 MB
-    assert rules.workers_for(big) == min(2, len(os.sched_getaffinity(0)))
+    assert files.workers_for(big) == min(2, len(os.sched_getaffinity(0)))
 
 
 # --- what fills a file that is too large (issue 10) -----------------------------------------

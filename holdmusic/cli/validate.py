@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 import click
 
-from holdmusic import rules
+from holdmusic import files, rules
 from holdmusic.cli._common import (
     end_verdicts,
     limit_options,
@@ -52,7 +52,7 @@ def validate(
     --listen also decodes the audio: loudness, clipping, phone band and silences.
     Exit status: 0 when every file passes, 1 when any fails, 2 on a usage error.
     """
-    targets = rules.expand_paths(list(paths))
+    targets = files.expand_paths(list(paths))
     if not targets:
         where = ", ".join(printable(p) for p in paths)
         raise click.UsageError(f"no *.mp3 files found under {where}")
@@ -84,8 +84,8 @@ def judge(
 ) -> Iterator[rules.Verdict]:
     """Verdicts in order: files through the (parallel) file checker, URLs fetched.
     ``inspect`` (--listen) gets each verdict of an MP3 with its path or downloaded bytes."""
-    files = [t for t in targets if not is_url(t)]
-    by_file = rules.check_many(files, limits, jobs=jobs)
+    local = [t for t in targets if not is_url(t)]
+    by_file = files.check_many(local, limits, jobs=jobs)
     for target in targets:
         if is_url(target):
             from holdmusic.publicurl import validate_url  # httpx only when a URL is given
