@@ -385,7 +385,8 @@ def test_without_the_extra_fix_is_a_usage_error_naming_the_install(tmp_path: Pat
     assert p.returncode == 2
     assert p.stderr == (
         "error: holdmusic fix needs the audio extra (PyAV, FFmpeg's libraries): "
-        "pip install 'holdmusic[fix]'\n"
+        "pip install '.[fix]' in a clone of holdmusic "
+        "(a wheel: pip install 'holdmusic-<version>-py3-none-any.whl[fix]')\n"
     )
     assert os.listdir(tmp_path) == ["a.wav"]
 

@@ -206,7 +206,8 @@ def test_without_the_extra_it_is_a_usage_error_naming_the_install(
     assert p.stdout == ""
     assert p.stderr == (
         f"error: {command} needs the audio extra (PyAV, FFmpeg's libraries): "
-        "pip install 'holdmusic[fix]'\n"
+        "pip install '.[fix]' in a clone of holdmusic "
+        "(a wheel: pip install 'holdmusic-<version>-py3-none-any.whl[fix]')\n"
     )
 
 

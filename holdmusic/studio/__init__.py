@@ -29,7 +29,12 @@ from typing import Any
 
 from holdmusic.errors import HoldmusicError, UsageError
 
-INSTALL_HINT = "pip install 'holdmusic[fix]'"
+# holdmusic is not on a package index: `pip install 'holdmusic[fix]'` would fetch whatever
+# else carries that name there, so the hint names the clone and the wheel.
+INSTALL_HINT = (
+    "pip install '.[fix]' in a clone of holdmusic "
+    "(a wheel: pip install 'holdmusic-<version>-py3-none-any.whl[fix]')"
+)
 
 # --- what `fix` makes ---------------------------------------------------------------
 # 22.05 kHz keeps everything a wideband (HD voice, WebRTC/Opus) call carries (up to 7-8 kHz)
