@@ -76,7 +76,7 @@ def upload(file: str, as_json: bool, max_bytes: int, max_seconds: float, **param
 def bucket_policy(
     bucket: str, prefix: str, apply: bool, endpoint_url: str | None, region: str | None
 ) -> None:
-    """Print the minimal bucket policy that makes PREFIX* publicly readable.
+    """Print the minimal bucket policy that makes the folder PREFIX/ publicly readable.
 
     Modern AWS buckets refuse object ACLs; a policy granting anonymous s3:GetObject on
     the prefix (and nothing else) is how a prefix becomes public. With --apply, put it.
