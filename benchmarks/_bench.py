@@ -98,6 +98,14 @@ def versions(*extra: str) -> dict[str, str]:
             found[name] = httpx.__version__
         elif name == "ffmpeg":
             found[name] = _first_line(["ffprobe", "-version"])
+        elif name == "pyav":
+            import av
+
+            libs = av.library_versions
+            found[name] = (
+                f"{av.__version__} (FFmpeg libavcodec {libs['libavcodec']}, "
+                f"libavfilter {libs['libavfilter']})"
+            )
         elif name == "lame":
             found[name] = _first_line(["lame", "--version"])
         elif name == "sox":

@@ -51,10 +51,7 @@ def main() -> None:
     ff = ["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(src), "-t", "59", "-ac", "1",
           "-ar", "22050", "-b:a", "48k", str(out_dir / "ff.mp3")]  # fmt: skip
 
-    import av  # the version is part of the result
-
-    found = _bench.versions("ffmpeg", "lame", "sox")
-    found["pyav"] = f"{av.__version__} (FFmpeg libavcodec {av.library_versions['libavcodec']})"
+    found = _bench.versions("ffmpeg", "lame", "sox", "pyav")
     print("bench_fix: holdmusic fix vs plain ffmpeg")
     _bench.print_versions(found)
     print(f"  input: {src.name}, {src.stat().st_size:,} bytes; {args.reps} runs each, alternating")

@@ -48,10 +48,7 @@ def main() -> None:
                    "-af", "ebur128=peak=true:framelog=verbose", "-f", "null", "-"],
         "plain": [*hm, "validate", str(src)],
     }  # fmt: skip
-    import av
-
-    found = _bench.versions("ffmpeg", "lame", "sox")
-    found["pyav"] = f"{av.__version__} (FFmpeg libavfilter {av.library_versions['libavfilter']})"
+    found = _bench.versions("ffmpeg", "lame", "sox", "pyav")
     print("bench_listen: holdmusic validate --listen vs ffmpeg ebur128")
     _bench.print_versions(found)
     print(f"  input: {src.name}, {src.stat().st_size:,} bytes; {args.reps} runs each, alternating")
