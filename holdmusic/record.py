@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import secrets
-import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -34,6 +32,7 @@ from urllib.parse import urlsplit
 
 from holdmusic import __version__, configid
 from holdmusic.errors import HoldmusicError, UsageError
+from holdmusic.tempfiles import write_atomic
 
 # Item statuses, here once: the report, publish's outcomes and rollback all speak them.
 UPDATED = "updated"
@@ -134,7 +133,7 @@ class Recorder:
         """Claim the path before anything happens; an existing file is a usage error."""
         assert self.path is not None
         try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            write_atomic(self.path, json.dumps(self.to_dict(), indent=2) + "\n", exclusive=True)
         except FileExistsError:
             raise ReportExists(
                 f"report {self.path} already exists: holdmusic never writes over a report "
@@ -142,8 +141,6 @@ class Recorder:
             ) from None
         except OSError as exc:
             raise UsageError(f"cannot create report {self.path}: {exc.strerror or exc}") from None
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(json.dumps(self.to_dict(), indent=2) + "\n")
 
     def add_all(self, items: list[Item]) -> None:
         with self._lock:
@@ -201,22 +198,6 @@ class Recorder:
         write_atomic(self.path, json.dumps(self.to_dict(), indent=2) + "\n")
         self.writes += 1
         self._written_at = time.monotonic()
-
-
-def write_atomic(path: str, text: str) -> None:
-    """Readers see the old file or the new one, never half of either."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".holdmusic-", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def load(path: str) -> tuple[dict[str, Any], list[Item]]:

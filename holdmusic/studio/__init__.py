@@ -19,7 +19,6 @@ mid-sound.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 from collections.abc import Iterable, Iterator
@@ -28,6 +27,7 @@ from fractions import Fraction
 from typing import Any
 
 from holdmusic.errors import HoldmusicError, UsageError
+from holdmusic.tempfiles import remove_quietly
 
 # holdmusic is not on a package index: `pip install 'holdmusic[fix]'` would fetch whatever
 # else carries that name there, so the hint names the clone and the wheel.
@@ -329,15 +329,10 @@ def _publish(tmp: str, output: str, force: bool) -> None:
             raise StudioError(f"{output} already exists; use --force to replace it") from None
         os.replace(tmp, output)
         return
-    _remove(tmp)
+    remove_quietly(tmp)
 
 
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
-
-
-def _remove(path: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)

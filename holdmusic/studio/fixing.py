@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -37,11 +36,11 @@ from holdmusic.studio import (
     _open_input,
     _publish,
     _read_meter,
-    _remove,
     check_output,
     load_av,
     measure,
 )
+from holdmusic.tempfiles import partial_file
 
 # --- fix ------------------------------------------------------------------------------
 
@@ -231,10 +230,7 @@ def fix(
     if not math.isfinite(before.integrated_lufs):
         raise StudioError(f"{path}: the audio is silent (below BS.1770's gate); nothing to fix")
 
-    folder, name = os.path.split(os.path.abspath(output))
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
-    try:
-        os.close(fd)
+    with partial_file(output) as tmp:
         target = settings.loudness_lufs
         gain = target - before.integrated_lufs + _ENCODER_LOSS_LU
         ceiling = TRUE_PEAK_CEILING_DBTP - _FIRST_HEADROOM_DB
@@ -271,9 +267,6 @@ def fix(
             reasons = "; ".join(f"{p.code}: {p.message}" for p in verdict.errors)
             raise StudioError(f"{path}: the new MP3 would not pass ({reasons})")
         _publish(tmp, output, force)
-    except BaseException:
-        _remove(tmp)
-        raise
     return FixResult(
         source=source,
         output=output,

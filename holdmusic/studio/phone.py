@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,10 +13,10 @@ from holdmusic.studio import (
     _decoded,
     _open_input,
     _publish,
-    _remove,
     check_output,
     load_av,
 )
+from holdmusic.tempfiles import partial_file
 
 # --- preview --------------------------------------------------------------------------------
 
@@ -48,10 +47,7 @@ def preview(path: str, output: str, *, alaw: bool = False, force: bool = False) 
     check_output(path, output, force)
     container = _open_input(av, path)
     codec = "pcm_alaw" if alaw else "pcm_mulaw"
-    folder, name = os.path.split(os.path.abspath(output))
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
-    try:
-        os.close(fd)
+    with partial_file(output) as tmp:
         with container:
             stream = _audio_stream(path, container)
             samples = 0
@@ -82,9 +78,6 @@ def preview(path: str, output: str, *, alaw: bool = False, force: bool = False) 
                     out.mux(packet)
         size = os.path.getsize(tmp)
         _publish(tmp, output, force)
-    except BaseException:
-        _remove(tmp)
-        raise
     return Preview(output, codec, samples / PHONE_RATE, size)
 
 
