@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
 import subprocess
 import sys
 import urllib.error
@@ -31,6 +32,12 @@ from click.testing import CliRunner
 from tests.daily_standin import DailyStandIn, daily  # noqa: F401  (fixture)
 from tests.mp3factory import mp3s  # noqa: F401  (fixture)
 from tests.s3server import SeaweedS3, s3_env, seaweed  # noqa: F401  (fixtures)
+
+# A shell that starts a command in the background (`cmd &`, as a CI runner may) makes it
+# ignore SIGINT, and the ignoring is inherited across exec: Ctrl-C tests would then
+# interrupt nothing. Restore Python's own handler here; children then start with the
+# default disposition, as they do under a terminal.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "samples"
