@@ -413,7 +413,7 @@ def test_attempts_are_bounded_for_timeouts(daily: DailyStandIn) -> None:
 def test_attempts_are_bounded_for_refused_connections() -> None:
     url = dead_endpoint_url() + "/v1"
     with (
-        DailyClient("some-key", url, max_attempts=3, backoff_initial=0.001) as client,
+        DailyClient("some-key-0123456789abcdef", url, max_attempts=3, backoff_initial=0.001) as client,
         pytest.raises(DailyUnavailable) as caught,
     ):
         client.list_configs()
