@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -111,6 +111,7 @@ LEGACY_HINT = (
 )
 
 log = logging.getLogger("holdmusic.daily")
+N = TypeVar("N", int, float)
 
 
 @dataclass(frozen=True)
@@ -207,10 +208,10 @@ class DailyClient:
         pool_size: int = 16,
         breaker: Breaker | None = None,
         sleep: Callable[[float], None] | None = None,
-        max_answer_bytes: int = MAX_ANSWER_BYTES,
-        max_list_configs: int = MAX_LIST_CONFIGS,
-        max_list_pages: int = MAX_LIST_PAGES,
-        list_deadline: float = LIST_DEADLINE,
+        max_answer_bytes: int | None = None,
+        max_list_configs: int | None = None,
+        max_list_pages: int | None = None,
+        list_deadline: float | None = None,
     ) -> None:
         api_key = api_key.strip()
         if not api_key:
@@ -236,10 +237,11 @@ class DailyClient:
         self.exchange_seconds = exchange_seconds
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
-        self.max_answer_bytes = max_answer_bytes
-        self.max_list_configs = max_list_configs
-        self.max_list_pages = max_list_pages
-        self.list_deadline = list_deadline
+        # None: the module's bound, read now (so one place sets it for every client)
+        self.max_answer_bytes = _or(max_answer_bytes, MAX_ANSWER_BYTES)
+        self.max_list_configs = _or(max_list_configs, MAX_LIST_CONFIGS)
+        self.max_list_pages = _or(max_list_pages, MAX_LIST_PAGES)
+        self.list_deadline = _or(list_deadline, LIST_DEADLINE)
         self._interrupt = threading.Event()
         # Every wait ends when this is set: by interrupt(), or by the breaker opening.
         self._wake = threading.Event()
@@ -549,6 +551,10 @@ def check_base_url(base_url: str) -> None:
             "API key would cross the network in cleartext (http is allowed only on loopback, "
             "for the stand-in and the playground)"
         )
+
+
+def _or(value: N | None, default: N) -> N:
+    return default if value is None else value
 
 
 def _is_loopback(host: str) -> bool:

@@ -123,14 +123,15 @@ class Breaker:
 
     def __init__(
         self,
-        streak: int = BREAKER_STREAK,
-        seconds: float = BREAKER_SECONDS,
-        at_least: int = BREAKER_MIN,
+        streak: int | None = None,
+        seconds: float | None = None,
+        at_least: int | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.streak = streak
-        self.seconds = seconds
-        self.at_least = at_least
+        # None: the module's numbers, read now (one place sets them for every client)
+        self.streak = BREAKER_STREAK if streak is None else streak
+        self.seconds = BREAKER_SECONDS if seconds is None else seconds
+        self.at_least = BREAKER_MIN if at_least is None else at_least
         self._clock = clock
         self._lock = threading.Lock()
         self._failures = 0

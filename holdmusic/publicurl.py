@@ -149,7 +149,11 @@ def fetch(
                 f"{_origin(current)} did not send the whole answer within {total_seconds:g} s"
             ) from None
         raise FetchError(f"timed out fetching {current}") from None
-    except httpx.RemoteProtocolError:
+    except httpx.RemoteProtocolError as exc:
+        if "location header" in str(exc):  # httpx checks a redirect's target itself
+            raise BadURLError(
+                f"{_short(current)} redirects to a URL that is not valid: {_short(exc)}"
+            ) from None
         raise FetchError(
             f"{_origin(current)} closed the connection before the whole file arrived"
         ) from None
