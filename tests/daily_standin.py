@@ -1127,7 +1127,7 @@ class DailyStandIn:
                 left = end - time.monotonic()
                 if left <= 0:
                     return False
-                self._idle.wait_for(lambda: self._events != seen, left)
+                self._idle.wait_for(lambda seen=seen: self._events != seen, left)
 
     @property
     def in_flight(self) -> int:

@@ -25,6 +25,7 @@ from holdmusic.record import Recorder, ReportExists
 from tests.conftest import SAMPLES, Result, Stack
 
 Cli = Callable[..., Result]
+Running = tuple["subprocess.Popen[str]", Path, dict[str, str]]
 
 
 def url_of(stack: Stack, cid: str) -> str | None:
@@ -84,9 +85,7 @@ def test_a_dead_process_holds_nothing(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def running_batch(
-    stack: Stack, tmp_path: Path
-) -> Iterator[tuple[subprocess.Popen[str], Path, dict[str, str]]]:
+def running_batch(stack: Stack, tmp_path: Path) -> Iterator[Running]:
     """A batch of 6 configs in a second process, its PUTs held by the stand-in."""
     d = stack.daily
     original = "https://cdn.example.com/hold/original.mp3"
@@ -120,7 +119,7 @@ def test_rollback_refuses_a_live_batch_then_undoes_it_once_it_ends(
     stack: Stack,
     cli: Cli,
     tmp_path: Path,
-    running_batch: tuple[subprocess.Popen[str], Path, dict[str, str]],
+    running_batch: Running,
 ) -> None:
     proc, report, originals = running_batch
     d = stack.daily
@@ -147,7 +146,7 @@ def test_a_killed_batch_stays_rollback_able(
     stack: Stack,
     cli: Cli,
     tmp_path: Path,
-    running_batch: tuple[subprocess.Popen[str], Path, dict[str, str]],
+    running_batch: Running,
 ) -> None:
     proc, report, originals = running_batch
     d = stack.daily
