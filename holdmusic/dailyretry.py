@@ -2,8 +2,9 @@
 
 One budget per call counts every wait (limiter slots, backoff, Retry-After); every single
 wait is capped (``MAX_WAIT``); every wait ends at once on Ctrl-C. tenacity runs the
-attempts (:func:`with_retries`). The HTTP side (what is retryable, what an answer means)
-is :mod:`holdmusic.daily`'s.
+attempts (:func:`with_retries`). One circuit breaker per client (:class:`Breaker`),
+shared by every thread, stops a run that Daily refuses request after request. The HTTP
+side (what is retryable, what an answer means) is :mod:`holdmusic.daily`'s.
 """
 
 from __future__ import annotations
@@ -23,6 +24,15 @@ DEFAULT_RATE = 18.0  # requests/s: a little under Daily's documented 20/s
 DEFAULT_BURST = 5
 MAX_WAIT = 20.0  # s: the longest single wait (Retry-After, backoff, the limiter's penalty)
 RETRY_BUDGET = 60.0  # s: all the waiting one call may do before it gives up
+# The circuit breaker opens when attempts fail (429, 5xx, no connection, no answer) with no
+# answer of any other kind in between, across every thread of a run: BREAKER_STREAK of
+# them, or at least BREAKER_MIN spread over BREAKER_SECONDS. A busy batch's ordinary
+# 429s and 5xx come between successes (5% 5xx: 20 in a row is 1e-26); a Daily that
+# refuses everything trips it within seconds (8 workers) or, with Retry-After: 20, at
+# the first retry after the wait (it said when, we waited, it still refuses).
+BREAKER_STREAK = 20
+BREAKER_MIN = 4
+BREAKER_SECONDS = 15.0
 
 log = logging.getLogger("holdmusic.daily")
 T = TypeVar("T")
@@ -48,6 +58,11 @@ class DailyError(HoldmusicError):
         self.error = error
         self.outcome_unknown = outcome_unknown
 
+    @property
+    def not_attempted(self) -> bool:
+        """Nothing was sent (the run stopped first): not a failure of this config."""
+        return False
+
 
 class DailyAuthError(DailyError):
     """The key was missing, malformed or rejected."""
@@ -68,6 +83,14 @@ class DailyUnavailable(DailyError):
 class DailyInterrupted(DailyError):
     """The run was interrupted (Ctrl-C) while this call waited or was in flight."""
 
+    @property
+    def not_attempted(self) -> bool:
+        return not self.outcome_unknown
+
+
+class DailyCircuitOpen(DailyUnavailable, DailyInterrupted):
+    """The circuit breaker had opened: this call sent nothing (``not attempted: …``)."""
+
 
 class Retryable(Exception):
     """Internal: a failure worth another attempt. ``unknown``: it may have been applied."""
@@ -87,6 +110,68 @@ class OverBudget(Exception):
 
 class Interrupted(Exception):
     """Internal: a wait between attempts was cut short by ``DailyClient.interrupt``."""
+
+
+class Breaker:
+    """Stops every call of a client once Daily has refused a run of attempts in a row.
+
+    Thread-safe and shared: a failed attempt (429, 5xx, no connection, no answer in time)
+    on any thread adds to the streak, any other answer on any thread ends it. Once open it
+    stays open for the client's life: the rest of the run is not attempted, and
+    :attr:`reason` says why in one line.
+    """
+
+    def __init__(
+        self,
+        streak: int | None = None,
+        seconds: float | None = None,
+        at_least: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        # None: the module's numbers, read now (one place sets them for every client)
+        self.streak = BREAKER_STREAK if streak is None else streak
+        self.seconds = BREAKER_SECONDS if seconds is None else seconds
+        self.at_least = BREAKER_MIN if at_least is None else at_least
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._failures = 0
+        self._first = 0.0
+        self._wake: list[threading.Event] = []
+        self.reason: str | None = None
+
+    def wake_on_open(self, event: threading.Event) -> None:
+        """Set ``event`` when the breaker opens, so that waiting calls end at once."""
+        with self._lock:
+            self._wake.append(event)
+            if self.reason is not None:
+                event.set()
+
+    def answered(self) -> None:
+        with self._lock:
+            self._failures = 0
+
+    def refused(self, what: DailyError) -> None:
+        with self._lock:
+            if self.reason is not None:
+                return
+            now = self._clock()
+            if self._failures == 0:
+                self._first = now
+            self._failures += 1
+            span = now - self._first
+            if self._failures < self.streak and (
+                self._failures < self.at_least or span < self.seconds
+            ):
+                return
+            last = str(what).split(" (tried ", 1)[0]
+            self.reason = (
+                f"Daily refused {self._failures} requests in a row over {span:.1f} s, "
+                f"so holdmusic stopped sending (last: {last})"
+            )
+            wake = list(self._wake)
+        log.info("circuit breaker open: %s", self.reason)
+        for event in wake:
+            event.set()
 
 
 class Budget:
@@ -117,6 +202,18 @@ class Budget:
         if attempt not in self._pauses:
             self._pauses[attempt] = self._backoff(attempt, self.retry_after)
         return self._pauses[attempt]
+
+    def breaker_error(self, reason: str) -> DailyError:
+        """The error of a call the open breaker stopped: not attempted when nothing was
+        sent, else its last failure, with why it stopped retrying."""
+        last = self.last
+        if self.sent == 0 or last is None:
+            return DailyCircuitOpen(f"not attempted: {reason}")
+        error = type(last)(
+            f"{last} (stopped retrying: {reason})", status=last.status, error=last.error
+        )
+        error.outcome_unknown = self.unknown
+        return error
 
     def final_error(self, what: str, interrupted: bool) -> DailyError:
         """The one error a call that gave up raises: why it stopped, and whether a request
@@ -217,23 +314,34 @@ def with_retries(
     budget: float,
     backoff: Callable[[int, float | None], float],
     interrupt: threading.Event,
+    breaker: Breaker | None = None,
+    wake: threading.Event | None = None,
+    sleep: Callable[[float], None] | None = None,
 ) -> T:
     """Run ``attempt`` until it succeeds, under ``limiter``, with tenacity.
 
     tenacity runs the attempts; this supplies what it cannot know: ``stop`` reads the
     call's one budget (limiter waits included) and gives up *before* a wait that would
     pass it, ``wait`` is ``backoff`` (which caps Retry-After and jittered backoff), and
-    ``sleep`` ends at once when ``interrupt`` is set. ``what`` ("GET /path") names the
-    call in messages.
+    ``sleep`` ends at once when ``wake`` (default: ``interrupt``) is set. ``breaker``
+    hears of every attempt, and once open, no attempt is sent. ``sleep`` replaces the
+    waits between attempts (tests). ``what`` ("GET /path") names the call in messages.
     """
     if interrupt.is_set():  # queued work after a Ctrl-C sends nothing
         raise DailyInterrupted("not attempted: interrupted")
+    if breaker is not None and breaker.reason is not None:
+        raise DailyCircuitOpen(f"not attempted: {breaker.reason}")
+    wake = wake or interrupt
     call = Budget(budget, backoff)
 
     def one() -> T:
+        if breaker is not None and breaker.reason is not None:
+            raise Interrupted
         try:
-            slot = limiter.acquire(call.left(), interrupt)
+            slot = limiter.acquire(call.left(), wake)
         except DailyInterrupted as exc:
+            if not interrupt.is_set():  # woken by the breaker opening
+                raise Interrupted from None
             exc.outcome_unknown = call.unknown
             raise
         if slot is None:  # the shared limiter is held back past this call's budget
@@ -241,24 +349,35 @@ def with_retries(
         call.waited += slot
         call.sent += 1
         try:
-            return attempt()
+            result = attempt()
         except Retryable as exc:
             call.failed(exc)
+            if breaker is not None:
+                breaker.refused(exc.error)
             raise
+        except DailyError:
+            if breaker is not None:  # a definite answer (404, 400…): Daily is there
+                breaker.answered()
+            raise
+        if breaker is not None:
+            breaker.answered()
+        return result
 
     def stop(state: tenacity.RetryCallState) -> bool:
-        if state.attempt_number >= max_attempts or interrupt.is_set():
+        if state.attempt_number >= max_attempts or wake.is_set():
             return True
         if call.waited + call.pause(state.attempt_number) > call.budget:
             call.over_budget = True
             return True
         return False
 
-    def sleep(seconds: float) -> None:
+    def pause_between(seconds: float) -> None:
         try:
-            pause(seconds, None, interrupt)
+            pause(seconds, sleep, wake)
         except DailyInterrupted:
             raise Interrupted from None
+        if wake.is_set():
+            raise Interrupted
         call.waited += seconds
 
     def log_retry(state: tenacity.RetryCallState) -> None:
@@ -269,7 +388,7 @@ def with_retries(
         retry=tenacity.retry_if_exception_type(Retryable),
         stop=stop,
         wait=lambda state: call.pause(state.attempt_number),
-        sleep=sleep,
+        sleep=pause_between,
         before_sleep=log_retry,
         reraise=True,
     )
@@ -277,4 +396,6 @@ def with_retries(
         return retrying(one)
     except (Retryable, OverBudget, Interrupted):
         pass
+    if not interrupt.is_set() and breaker is not None and breaker.reason is not None:
+        raise call.breaker_error(breaker.reason) from None
     raise call.final_error(what, interrupt.is_set()) from None

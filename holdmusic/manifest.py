@@ -13,6 +13,11 @@ or TOML::
 
 File paths are relative to the manifest's folder. Every problem in the manifest is
 collected and reported at once, before anything happens.
+
+Bounded before parsing: at most ``MAX_MANIFEST_BYTES``, and a TOML manifest nests at most
+``MAX_TOML_DEPTH`` levels (tomllib recurses per level, and one long dotted key is
+quadratic in it: a 40 KB manifest took 2.3 GB); a CSV field longer than Python's csv limit
+(128 KB) is one line, not a crash.
 """
 
 from __future__ import annotations
@@ -21,12 +26,18 @@ import csv
 import io
 import os
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
-from holdmusic import configid
+from holdmusic import configid, nesting
 from holdmusic.errors import HoldmusicError, UsageError
 
 CSV_COLUMNS = ("config_id", "file")
+# 10,000 assignments (the most configs holdmusic lists) take ~900 KB as TOML; twice that
+# is room enough. A manifest needs 2 levels ([[assign]]); 8 is generous.
+MAX_MANIFEST_BYTES = 2_000_000
+MAX_TOML_DEPTH = 8
 
 
 class ManifestError(HoldmusicError):
@@ -50,9 +61,11 @@ class Assignment:
 def read(path: str) -> list[Assignment]:
     try:
         with open(path, "rb") as fh:
-            raw = fh.read()
+            raw = nesting.read_capped(fh, MAX_MANIFEST_BYTES)
     except OSError as exc:
         raise ManifestError(f"cannot read manifest {path}: {exc.strerror or exc}") from None
+    except nesting.TooLarge as exc:
+        raise ManifestError(f"manifest {path} is {exc}: split it into smaller manifests") from None
     base = os.path.dirname(os.path.abspath(path))
     if path.lower().endswith(".toml"):
         rows, problems = _toml_rows(raw, path)
@@ -96,7 +109,7 @@ def _csv_rows(raw: bytes, path: str) -> tuple[list[tuple[str, str, str]], list[s
     except UnicodeDecodeError:
         raise ManifestError(f"manifest {path} is not UTF-8 text") from None
     reader = csv.reader(io.StringIO(text))
-    header = next(reader, None)
+    header = next(_csv_lines(reader, path), None)
     if header is None:
         raise ManifestError(f"manifest {path} is empty: it needs a header row 'config_id,file'")
     columns = [h.strip().lower() for h in header]
@@ -114,7 +127,7 @@ def _csv_rows(raw: bytes, path: str) -> tuple[list[tuple[str, str, str]], list[s
     ci, fi = columns.index("config_id"), columns.index("file")
     rows: list[tuple[str, str, str]] = []
     problems: list[str] = []
-    for row in reader:
+    for row in _csv_lines(reader, path):
         where = f"line {reader.line_num}"
         if not any(cell.strip() for cell in row):
             continue  # blank lines are fine
@@ -125,11 +138,34 @@ def _csv_rows(raw: bytes, path: str) -> tuple[list[tuple[str, str, str]], list[s
     return rows, problems
 
 
+def _csv_lines(reader: Any, path: str) -> Iterator[list[str]]:
+    """The reader's rows; a field over csv's limit (or another csv error) is one line."""
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            if "field limit" in str(exc):
+                why = f"a field is longer than {csv.field_size_limit():,} characters"
+            else:
+                why = str(exc)
+            raise ManifestError(
+                f"manifest {path} line {reader.line_num}: {why} (not a config id or a path)"
+            ) from None
+        yield row
+
+
 def _toml_rows(raw: bytes, path: str) -> tuple[list[tuple[str, str, str]], list[str]]:
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
+        if (why := nesting.toml_depth_problem(text, MAX_TOML_DEPTH)) is not None:
+            raise ManifestError(f"manifest {path}: {why} (a manifest needs 2)")
+        data = tomllib.loads(text)
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ManifestError(f"manifest {path} is not valid TOML: {exc}") from None
+    except RecursionError:  # the scan above makes this unreachable; never a crash
+        raise ManifestError(f"manifest {path} nests too deeply") from None
     unknown_top = sorted(set(data) - {"assign"})
     problems = [f"unknown table or key {k!r} (expected [[assign]])" for k in unknown_top]
     entries = data.get("assign", [])

@@ -16,6 +16,7 @@ import os
 import socket
 import threading
 import time
+import zlib
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -37,6 +38,13 @@ class PrivateURLError(FetchError):
     """The URL (or a redirect) leads to a loopback, private or link-local address."""
 
     code = "private_url"
+
+
+class BadURLError(FetchError):
+    """The URL (or a redirect's Location) cannot be parsed: a malformed address or host
+    name (``http://0177.0.0.1/``, ``https://xn--/``), a bad port, a broken IPv6 literal."""
+
+    code = "bad_url"
 
 
 # --- bounded exchanges --------------------------------------------------------------------
@@ -80,11 +88,49 @@ def allow_private() -> bool:
     return os.environ.get(ALLOW_PRIVATE_ENV) == "1"
 
 
+# IPv6 forms that carry an IPv4 address inside them: a host that answers with one of these
+# reaches the embedded address on a network that translates it (NAT64, 6to4, SIIT), so
+# the embedded address is what is judged. ``ipv4_mapped`` (::ffff:a.b.c.d) and Teredo are
+# unwrapped by :mod:`ipaddress` itself.
+_EMBEDDING_96 = (
+    ipaddress.IPv6Network("::/96"),  # IPv4-compatible (deprecated, RFC 4291): ::a.b.c.d
+    ipaddress.IPv6Network("::ffff:0:0:0/96"),  # IPv4-translated (SIIT, RFC 2765)
+    ipaddress.IPv6Network("64:ff9b::/96"),  # NAT64 well-known prefix (RFC 6052)
+)
+# Local-use NAT64 prefix (RFC 8215): translated by the local network, and where the IPv4
+# address sits depends on that network's prefix length, so it is refused outright.
+_LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
+
+
 def address_problem(ip: str) -> str | None:
     """Why Daily could never fetch from this address, or None for a public one."""
     addr = ipaddress.ip_address(ip.split("%", 1)[0])
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        addr = addr.ipv4_mapped
+    if isinstance(addr, ipaddress.IPv6Address):
+        if addr in _LOCAL_NAT64:
+            return "a local-use NAT64 address (it reaches the local network's IPv4 addresses)"
+        if addr.ipv4_mapped is not None:  # the IPv4 address itself, in IPv6 clothes
+            return _ip_problem(addr.ipv4_mapped)
+        inner = _embedded_ipv4(addr)
+        why = None if inner is None else _ip_problem(inner)
+        if why is not None:
+            return f"an IPv6 form of {inner}, {why}"
+    return _ip_problem(addr)
+
+
+def _embedded_ipv4(addr: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address carries (compatible, translated, NAT64, 6to4,
+    Teredo's client), or None."""
+    if addr.sixtofour is not None:
+        return addr.sixtofour
+    if addr.teredo is not None:
+        return addr.teredo[1]
+    # :: and ::1 are the unspecified and loopback addresses, not IPv4-compatible ones.
+    if any(addr in net for net in _EMBEDDING_96) and int(addr) > 1:
+        return ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF)
+    return None
+
+
+def _ip_problem(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
     if addr.is_unspecified:
         return "not a public internet address"
     if addr.is_loopback:
@@ -228,3 +274,37 @@ def guarded_transport(
         raise RuntimeError("this httpx/httpcore version hides the connection pool's backend")
     pool._network_backend = backend
     return transport, backend
+
+
+def read_capped(resp: httpx.Response, max_bytes: int) -> tuple[bytes, bool]:
+    """Read the body, stopping one byte past the cap: an endless body costs nothing.
+
+    The cap counts *decoded* bytes, and decoding is bounded too: a gzip body of a few
+    kilobytes can inflate to gigabytes, so it is never inflated past the cap.
+    """
+    encoding = resp.headers.get("content-encoding", "").strip().lower()
+    decoder: Any = None
+    if encoding in ("gzip", "x-gzip"):
+        decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    elif encoding == "deflate":
+        decoder = zlib.decompressobj()
+    elif encoding not in ("", "identity"):
+        raise FetchError(f"served with Content-Encoding {encoding} although identity was asked for")
+    chunks: list[bytes] = []
+    got = 0
+    try:
+        for raw in resp.iter_raw(chunk_size=65536):
+            chunk = raw if decoder is None else decoder.decompress(raw, max_bytes + 1 - got)
+            chunks.append(chunk)
+            got += len(chunk)
+            if got > max_bytes:
+                return b"".join(chunks)[: max_bytes + 1], True
+        if decoder is not None:
+            tail = decoder.flush(max_bytes + 1 - got)
+            chunks.append(tail)
+            got += len(tail)
+            if got > max_bytes:
+                return b"".join(chunks)[: max_bytes + 1], True
+    except zlib.error:
+        raise FetchError(f"the {encoding} body is corrupt") from None
+    return b"".join(chunks), False

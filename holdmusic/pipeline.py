@@ -251,7 +251,7 @@ class _Run:
         self.progress.configs(found)
         self.recorder.update_many(
             {
-                cid: {"status": FAILED, "error": o.error, "previous_url": o.previous_url}
+                cid: {"status": o.status, "error": o.error, "previous_url": o.previous_url}
                 for cid, o in failed.items()
             }
             | {cid: {"previous_url": c.hold_music_url} for cid, c in usable.items()}
@@ -348,7 +348,7 @@ def rollback(
             client, [i.config_id for i in chosen], concurrency=concurrency, on_each=progress.advance
         )
         changes: dict[str, dict[str, Any]] = {
-            cid: {"status": FAILED, "error": o.error} for cid, o in failed.items()
+            cid: {"status": o.status, "error": o.error} for cid, o in failed.items()
         }
         targets: dict[str, str] = {}
         for item in chosen:

@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import hashlib
 import time
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import SplitResult, urljoin, urlsplit
 
 import httpx
 
 from holdmusic import __version__, rules
 from holdmusic.netguard import (  # re-exported: callers know them as publicurl.*
     ALLOW_PRIVATE_ENV,
+    BadURLError,
     FetchError,
     PrivateURLError,
     address_problem,
@@ -28,10 +27,12 @@ from holdmusic.netguard import (  # re-exported: callers know them as publicurl.
     deadline,
     deadline_passed,
     guarded_transport,
+    read_capped,
 )
 
 __all__ = [
     "ALLOW_PRIVATE_ENV",
+    "BadURLError",
     "FetchError",
     "PrivateURLError",
     "address_problem",
@@ -39,6 +40,7 @@ __all__ = [
     "deadline",
     "deadline_passed",
     "guarded_transport",
+    "read_capped",
 ]
 
 USER_AGENT = f"holdmusic/{__version__} (public-url check)"
@@ -83,7 +85,7 @@ def fetch(
     HOLDMUSIC_ALLOW_PRIVATE_URLS=1, an address that is not public (after DNS, on every
     hop) raises :class:`PrivateURLError`.
     """
-    parts = urlsplit(url)
+    parts = _split(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise FetchError(f"not an http(s) URL: {url!r}")
     if parts.username is not None or parts.password is not None:
@@ -126,7 +128,7 @@ def fetch(
                             redirects=tuple(redirects),
                             location=target,
                         )
-                    body, over = _read_capped(resp, max_bytes)
+                    body, over = read_capped(resp, max_bytes)
                     return Fetched(
                         url=url,
                         status=resp.status_code,
@@ -137,13 +139,21 @@ def fetch(
                     )
     except PrivateURLError:
         raise
+    except (httpx.InvalidURL, UnicodeError, ValueError) as exc:
+        # A malformed address or host name (here, or in a redirect's Location) is this
+        # URL's problem, not the run's: one verdict, and every other URL still judged.
+        raise BadURLError(f"{_short(current)} is not a valid URL: {_short(exc)}") from None
     except httpx.TimeoutException:
         if time.monotonic() - started >= total_seconds:
             raise FetchError(
                 f"{_origin(current)} did not send the whole answer within {total_seconds:g} s"
             ) from None
         raise FetchError(f"timed out fetching {current}") from None
-    except httpx.RemoteProtocolError:
+    except httpx.RemoteProtocolError as exc:
+        if "location header" in str(exc):  # httpx checks a redirect's target itself
+            raise BadURLError(
+                f"{_short(current)} redirects to a URL that is not valid: {_short(exc)}"
+            ) from None
         raise FetchError(
             f"{_origin(current)} closed the connection before the whole file arrived"
         ) from None
@@ -153,38 +163,27 @@ def fetch(
         raise FetchError(f"fetching {current} failed: {exc}") from None
 
 
-def _read_capped(resp: httpx.Response, max_bytes: int) -> tuple[bytes, bool]:
-    """Read the body, stopping one byte past the cap: an endless body costs nothing.
-
-    The cap counts *decoded* bytes, and decoding is bounded too: a gzip body of a few
-    kilobytes can inflate to gigabytes, so it is never inflated past the cap.
-    """
-    encoding = resp.headers.get("content-encoding", "").strip().lower()
-    decoder: Any = None
-    if encoding in ("gzip", "x-gzip"):
-        decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    elif encoding == "deflate":
-        decoder = zlib.decompressobj()
-    elif encoding not in ("", "identity"):
-        raise FetchError(f"served with Content-Encoding {encoding} although identity was asked for")
-    chunks: list[bytes] = []
-    got = 0
+def _split(url: str) -> SplitResult:
+    """``urlsplit`` whose ValueError (a broken IPv6 literal, a bad port) is the URL's
+    problem: ``bad_url``."""
     try:
-        for raw in resp.iter_raw(chunk_size=65536):
-            chunk = raw if decoder is None else decoder.decompress(raw, max_bytes + 1 - got)
-            chunks.append(chunk)
-            got += len(chunk)
-            if got > max_bytes:
-                return b"".join(chunks)[: max_bytes + 1], True
-        if decoder is not None:
-            tail = decoder.flush(max_bytes + 1 - got)
-            chunks.append(tail)
-            got += len(tail)
-            if got > max_bytes:
-                return b"".join(chunks)[: max_bytes + 1], True
-    except zlib.error:
-        raise FetchError(f"the {encoding} body is corrupt") from None
-    return b"".join(chunks), False
+        parts = urlsplit(url)
+        _ = (parts.hostname, parts.port, parts.username)  # each parses lazily, and may raise
+    except ValueError as exc:
+        raise BadURLError(f"{_short(url)} is not a valid URL: {exc}") from None
+    return parts
+
+
+def _scheme(url: str) -> str:
+    try:
+        return urlsplit(url).scheme
+    except ValueError:
+        return ""
+
+
+def _short(value: object, limit: int = 200) -> str:
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _origin(url: str) -> str:
@@ -231,7 +230,7 @@ def check_public(
     Network failures are results too (``ok=False``), so the caller decides what to say.
     """
     warnings = []
-    if urlsplit(url).scheme != "https":
+    if _scheme(url) != "https":
         warnings.append(f"{url} is not https: Daily may refuse it, and anyone on path can alter it")
     try:
         got = fetch(
@@ -314,7 +313,7 @@ def validate_url(
     ``content_type`` (errors) and ``redirect``, ``not_https`` (warnings).
     """
     problems = []
-    if urlsplit(url).scheme != "https":
+    if _scheme(url) != "https":
         problems.append(
             rules.Problem(
                 "not_https",

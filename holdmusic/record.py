@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from holdmusic import __version__, configid
+from holdmusic import __version__, configid, nesting, runlock
 from holdmusic.errors import HoldmusicError, UsageError
 from holdmusic.tempfiles import write_atomic
 
@@ -56,6 +56,10 @@ STATUSES = (
     MISMATCHED,
 )
 FORMAT = 1
+# A report of 10,000 configs is ~4 MB and nests 4 levels (report, items, item,
+# changed_fields); these bounds are checked before parsing.
+MAX_REPORT_BYTES = 64_000_000
+MAX_REPORT_DEPTH = 16
 FLUSH_SECONDS = 0.25  # how stale a "pending" item that has in fact finished may be on disk
 
 
@@ -113,6 +117,7 @@ class Recorder:
     writes: int = 0
     _written_at: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _run_lock: runlock.RunLock | None = field(default=None, repr=False)  # while the run lives
 
     def __post_init__(self) -> None:
         if self.path is not None:
@@ -133,13 +138,17 @@ class Recorder:
         """Claim the path before anything happens; an existing file is a usage error."""
         assert self.path is not None
         try:
+            # Held until finish(): rollback refuses a report whose run is live.
+            self._run_lock = runlock.hold(self.path)
             write_atomic(self.path, json.dumps(self.to_dict(), indent=2) + "\n", exclusive=True)
-        except FileExistsError:
+        except (FileExistsError, runlock.RunInProgress):
+            self.close()
             raise ReportExists(
                 f"report {self.path} already exists: holdmusic never writes over a report "
                 "(it may be the only record of what a run changed); choose another --report"
             ) from None
         except OSError as exc:
+            self.close()
             raise UsageError(f"cannot create report {self.path}: {exc.strerror or exc}") from None
 
     def add_all(self, items: list[Item]) -> None:
@@ -169,6 +178,12 @@ class Recorder:
         with self._lock:
             self.finished_at = now()
             self._write()
+        self.close()
+
+    def close(self) -> None:
+        """The run is over: let go of the report's run lock (the OS would at exit)."""
+        if self._run_lock is not None:
+            self._run_lock.release()
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -208,10 +223,12 @@ def load(path: str) -> tuple[dict[str, Any], list[Item]]:
     one line naming the item and the field.
     """
     try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
+        with open(path, "rb") as fh:
+            data = nesting.load_json(fh, MAX_REPORT_BYTES, MAX_REPORT_DEPTH)
     except OSError as exc:
         raise ReportError(f"cannot read report {path}: {exc.strerror or exc}") from None
+    except (nesting.TooLarge, nesting.TooDeep) as exc:
+        raise ReportError(f"report {path} is {exc}: not a holdmusic report") from None
     except ValueError as exc:
         raise ReportError(f"report {path} is not JSON: {exc}") from None
     if not isinstance(data, dict) or data.get("tool") != "holdmusic":

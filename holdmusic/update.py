@@ -135,7 +135,8 @@ def preflight(
     failed: dict[str, Item] = {}
     for cid, got in found.items():
         if isinstance(got, DailyError):
-            failed[cid] = Item(cid, status=FAILED, error=str(got))
+            status = NOT_ATTEMPTED if got.not_attempted else FAILED  # e.g. the breaker opened
+            failed[cid] = Item(cid, status=status, error=str(got))
         elif problem := target_problem(got):
             failed[cid] = Item(cid, previous_url=got.hold_music_url, status=FAILED, error=problem)
         else:

@@ -8,8 +8,10 @@ the dial-in pages), plus switchable faults
 (rate limiting, 5xx before/after applying a PUT, slow answers, dropped
 connections) and hostile answers (dripped one byte at a time, a PUT that lands
 after the client gave up, a PUT that stores another URL or changes another
-field, an answer about another config, an error that echoes the API key) and a
-request log for assertions.  Standard library only.
+field, an answer about another config, an error that echoes the API key, a list
+that pages forever, an answer of gigabytes, JSON nested thousands deep, 429 to
+everything, requests held until the test lets them go) and a request log for
+assertions.  Standard library only.
 
 Usage::
 
@@ -230,6 +232,13 @@ class Faults:
         self._delay: _Delay | None = None
         self._drop: _Drop | None = None
         self._switches: dict[str, _Switch] = {}
+        self._block: _Target | None = None
+        self._release = threading.Event()
+        self.blocked = threading.Event()  # a request is being held by block()
+        self._hurry = threading.Event()  # end_delays(): delays in progress end now
+        # The rate limiter's clock; a test may set a fake one (a bucket that refills only
+        # when the test says so, whatever the machine's speed).
+        self.clock: Callable[[], float] = time.monotonic
 
     # -- setters --------------------------------------------------------------
 
@@ -290,6 +299,80 @@ class Faults:
         ``detail`` field, as a careless server or proxy might.  ``count=0``: off."""
         self._set("echo_key", count, None, methods)
 
+    def endless_list(self, *, count: int | None = None) -> None:
+        """The config list answers every page with 100 configs of fresh ids and no
+        ``total_count``, so a client that follows pagination never ends.  ``count=0``: off."""
+        self._set("endless_list", count, None, {"GET"}, API_PREFIX + "/domain-dialin-config")
+
+    def huge_answer(
+        self,
+        size: int,
+        *,
+        count: int | None = None,
+        methods: Iterable[str] | None = None,
+        path_prefix: str | None = None,
+    ) -> None:
+        """Answer 200 with a body of ``size`` bytes (a JSON object's start, then spaces),
+        made lazily 64 KB at a time: nothing that size is ever held in memory.  How much
+        went out before the client hung up is in :attr:`DailyStandIn.huge_sent`.
+        ``size=0``: off."""
+        self._set("huge_answer", 0 if size <= 0 else count, size, methods, path_prefix)
+
+    def deep_json(
+        self,
+        depth: int,
+        *,
+        count: int | None = None,
+        methods: Iterable[str] | None = None,
+        path_prefix: str | None = None,
+    ) -> None:
+        """Answer 200 with the config asked for, plus a field holding arrays nested
+        ``depth`` levels deep (what makes a recursive parser give up).  ``depth=0``: off."""
+        self._set("deep_json", 0 if depth <= 0 else count, depth, methods, path_prefix)
+
+    def too_many_requests(
+        self,
+        *,
+        count: int | None = None,
+        retry_after: float | None = None,
+        methods: Iterable[str] | None = None,
+    ) -> None:
+        """Answer 429 ``rate-limit-error`` to the next ``count`` matching requests (None:
+        every one, however slowly they come), with ``Retry-After`` when given.  Unlike
+        :meth:`rate_limit`, no token ever refills.  ``count=0``: off."""
+        self._set("too_many_requests", count, retry_after, methods)
+
+    def block(self, *, methods: Iterable[str] | None = ("PUT",)) -> None:
+        """Hold every matching request (before it is applied) until :meth:`unblock`.
+        :attr:`blocked` is set when the first one is held, so a test waits on an event,
+        not on time.  Stopping the stand-in lets held requests go (unapplied)."""
+        with self._lock:
+            self._block = _Target(_methods(methods), None)
+            self.blocked.clear()
+            self._release.clear()
+
+    def end_delays(self) -> None:
+        """End every ``delay`` in progress now (the request goes on as if its delay had
+        passed), and start no more: a test sees a delayed request land on its own cue
+        instead of sleeping for it."""
+        with self._lock:
+            self._delay = None
+        self._hurry.set()
+
+    def _wait(self, seconds: float, stopping: threading.Event) -> None:
+        """A delay: ends after ``seconds``, at end_delays(), or when the stand-in stops."""
+        end = time.monotonic() + seconds
+        while not self._hurry.is_set() and not stopping.is_set():
+            left = end - time.monotonic()
+            if left <= 0 or self._hurry.wait(min(left, 0.05)):
+                return
+
+    def unblock(self) -> None:
+        """Let every held request go on (and be applied), and hold no more."""
+        with self._lock:
+            self._block = None
+        self._release.set()
+
     def rate_limit(
         self,
         rate_per_s: float | None = 20.0,
@@ -314,7 +397,7 @@ class Faults:
             if capacity < 1:
                 raise ValueError("burst must be at least 1")
             self._bucket = _Bucket(
-                rate_per_s, capacity, retry_after, tokens=capacity, updated=time.monotonic()
+                rate_per_s, capacity, retry_after, tokens=capacity, updated=self.clock()
             )
 
     def fail_before(
@@ -418,6 +501,8 @@ class Faults:
             self._delay = None
             self._drop = None
             self._switches.clear()
+            self._block = None
+        self._release.set()
 
     def reseed(self, seed: int) -> None:
         with self._lock:
@@ -472,6 +557,18 @@ class Faults:
                 fault.remaining -= 1
             return fault.seconds
 
+    def _hold(self, method: str, path: str, stopping: threading.Event) -> bool:
+        """Hold this request while block() is on; True when it was held."""
+        with self._lock:
+            target = self._block
+            if target is None or not target.matches(method, path):
+                return False
+            release = self._release
+        self.blocked.set()
+        while not release.wait(0.05) and not stopping.is_set():
+            pass
+        return True
+
     def _take(self, name: str, method: str, path: str) -> _Switch | None:
         with self._lock:
             switch = self._switches.get(name)
@@ -520,6 +617,8 @@ class _Reply:
     delay_s: float = 0.0
     drip_s: float = 0.0
     faults: list[str] = field(default_factory=list)
+    raw: bytes | None = None  # sent as is instead of json.dumps(payload)
+    huge: int = 0  # stream a body of this many bytes, made lazily
 
     @classmethod
     def error(cls, exc: ApiError) -> _Reply:
@@ -699,7 +798,10 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length)
 
     def _write(self, reply: _Reply) -> None:
-        payload = json.dumps(reply.payload).encode()
+        if reply.huge:
+            self._write_huge(reply)
+            return
+        payload = reply.raw if reply.raw is not None else json.dumps(reply.payload).encode()
         if reply.drip_s:
             self._drip(reply, payload)
             return
@@ -715,6 +817,32 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(payload)
         except OSError:  # client gave up (e.g. its read timeout fired): nothing to tell it
             self.close_connection = True
+
+    def _write_huge(self, reply: _Reply) -> None:
+        self.close_connection = True
+        standin = self.server.standin
+        start = b'{"id": "huge", "type": "pinless_dialin", "config": {"pad": "'
+        chunk = b" " * 65536
+        sent = 0
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(reply.huge))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(start)
+            sent = len(start)
+            while sent < reply.huge and not standin._stopping.is_set():
+                piece = chunk[: reply.huge - sent]
+                self.wfile.write(piece)
+                sent += len(piece)
+        except OSError:  # the client hung up: what a size cap does
+            pass
+        finally:
+            with standin._idle:
+                standin._huge_sent.append(sent)
+                standin._events += 1
+                standin._idle.notify_all()
 
     def _drip(self, reply: _Reply, payload: bytes) -> None:
         head = [f"HTTP/1.1 {reply.status} {self.responses.get(reply.status, ('',))[0]}"]
@@ -775,8 +903,10 @@ class DailyStandIn:
         self._in_flight = 0
         self._peak_in_flight = 0
         self._idle = threading.Condition(self._log_lock)
+        self._events = 0  # bumped at each arrival, log entry and departure (wait_until)
 
         self._internal_errors: list[str] = []
+        self._huge_sent: list[int] = []
         self._stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -829,6 +959,13 @@ class DailyStandIn:
     @property
     def auth_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key}"}
+
+    @property
+    def huge_sent(self) -> list[int]:
+        """Bytes of each ``huge_answer`` body sent before the client hung up (or all);
+        an entry appears once that answer is over (``wait_until`` it)."""
+        with self._log_lock:
+            return list(self._huge_sent)
 
     @property
     def internal_errors(self) -> list[str]:
@@ -977,6 +1114,26 @@ class DailyStandIn:
         with self._log_lock:
             return self._peak_in_flight
 
+    def wait_until(self, condition: Callable[[], bool], timeout: float = 10.0) -> bool:
+        """Wait until ``condition()`` holds (re-checked whenever a request arrives, is
+        logged or ends): e.g. ``lambda: daily.count("PUT") == 1``.  False on timeout."""
+        end = time.monotonic() + timeout
+        while True:
+            with self._idle:
+                seen = self._events
+            if condition():  # outside the lock: it may read the log
+                return True
+            with self._idle:
+                left = end - time.monotonic()
+                if left <= 0:
+                    return False
+                self._idle.wait_for(lambda seen=seen: self._events != seen, left)
+
+    @property
+    def in_flight(self) -> int:
+        """Requests being handled right now."""
+        return self._in_flight
+
     def wait_idle(self, timeout: float = 5.0) -> bool:
         """Wait until no request is being handled (e.g. a delayed PUT has landed)."""
         with self._idle:
@@ -1007,7 +1164,7 @@ class DailyStandIn:
                 )
             )
             if reply.delay_s:
-                self._stopping.wait(reply.delay_s)
+                self.faults._wait(reply.delay_s, self._stopping)
             return reply
         finally:
             self._depart()
@@ -1022,9 +1179,9 @@ class DailyStandIn:
         early_delay = faults._take_delay(method, path, "before")
         if early_delay:
             fired.append("delay")
-            self._stopping.wait(early_delay)
+            faults._wait(early_delay, self._stopping)
         try:
-            allowed, retry_after = faults._take_token(time.monotonic())
+            allowed, retry_after = faults._take_token(faults.clock())
             if not allowed:
                 reply = _Reply.error(
                     ApiError(429, "rate-limit-error", "Too many requests; retry with backoff")
@@ -1033,7 +1190,18 @@ class DailyStandIn:
                     reply.headers["Retry-After"] = str(max(0, int(-(-retry_after // 1))))
                 reply.faults = [*fired, "rate_limit"]
                 return reply
+            too_many = faults._take("too_many_requests", method, path)
+            if too_many is not None:
+                reply = _Reply.error(
+                    ApiError(429, "rate-limit-error", "Too many requests; retry with backoff")
+                )
+                if too_many.value is not None:
+                    reply.headers["Retry-After"] = str(max(0, int(-(-too_many.value // 1))))
+                reply.faults = [*fired, "too_many_requests"]
+                return reply
             self._authenticate(headers.get("authorization"))
+            if faults._hold(method, path, self._stopping):
+                fired.append("block")
             code = faults._take_fail_before(method, path)
             late = faults._take("late_put", method, path)
             if late is not None:
@@ -1053,6 +1221,21 @@ class DailyStandIn:
             elif code is not None:
                 fired.append("fail_before")
                 reply = _Reply(code, {"error": "server-error", "info": f"upstream error ({code})"})
+            elif (
+                path.rstrip("/") == API_PREFIX + "/domain-dialin-config"
+                and faults._take("endless_list", method, path) is not None
+            ):
+                fired.append("endless_list")
+                reply = _Reply(200, {"data": [self._fresh_entry() for _ in range(MAX_LIMIT)]})
+            elif (huge := faults._take("huge_answer", method, path)) is not None:
+                fired.append("huge_answer")
+                reply = _Reply(200, None, huge=huge.value)
+            elif (deep := faults._take("deep_json", method, path)) is not None:
+                fired.append("deep_json")
+                reply = self._route(method, path, query, body)
+                head = json.dumps(reply.payload).encode()[:-1]  # the object, still open
+                nest = b"[" * deep.value + b"]" * deep.value
+                reply.raw = head + b', "deep": ' + nest + b"}"
             else:
                 reply = self._route(method, path, query, body)
                 if reply.status == 200 and faults._take("wrong_id", method, path) is not None:
@@ -1263,6 +1446,16 @@ class DailyStandIn:
             if self._phone_owner(number) is None:
                 return number
 
+    def _fresh_entry(self) -> dict[str, Any]:
+        """A list entry for a config that exists nowhere (endless_list)."""
+        with self._lock:
+            number = self._fresh_phone_number()
+        return {
+            "id": str(uuid.uuid4()),
+            "type": "pinless_dialin",
+            "config": {"phone_number": number, "name_prefix": "endless"},
+        }
+
     def _fresh_sip_uri(self) -> str:
         return f"sip:{secrets.token_hex(8)}@{self.domain_name}.sip.daily.co"
 
@@ -1277,16 +1470,21 @@ class DailyStandIn:
             self._peak_rate = max(self._peak_rate, len(self._window))
             self._in_flight += 1
             self._peak_in_flight = max(self._peak_in_flight, self._in_flight)
+            self._events += 1
+            self._idle.notify_all()
         return now
 
     def _depart(self) -> None:
         with self._idle:
             self._in_flight -= 1
+            self._events += 1
             self._idle.notify_all()
 
     def _append_log(self, record: Recorded) -> None:
         with self._log_lock:
             self._log.append(record)
+            self._events += 1
+            self._idle.notify_all()
 
     def _record_unprocessed(
         self, method: str, raw_path: str, header_items: Iterable[tuple[str, str]], reply: _Reply

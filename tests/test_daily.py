@@ -3,7 +3,10 @@ retries (429 with and without Retry-After, 5xx, dropped connections, read timeou
 bounded attempts, the shared rate limiter, and that the API key never leaks.
 
 Most clients here get a fast limiter and millisecond backoff so that retry tests
-take tens of milliseconds; the rate-limit tests use the real numbers.
+take tens of milliseconds. No test races the wall clock: a timeout is provoked by an
+answer delayed far beyond it (60 s, cut short when the stand-in stops), and waits the
+client is asked for (Retry-After, backoff) are recorded on a fake clock instead of slept.
+The one real-rate test is in the ``slow`` tier.
 """
 
 from __future__ import annotations
@@ -36,12 +39,14 @@ CONFIG_PATH = "/v1/domain-dialin-config"
 
 
 def make_client(daily: DailyStandIn, key: str | None = None, **kw: Any) -> DailyClient:
-    """A client with retries in milliseconds and a limiter that does not slow tests."""
+    """A client whose retries wait for nothing (the backoff sleep is a no-op) and a
+    limiter that does not slow tests."""
     options: dict[str, Any] = {
         "limiter": RateLimiter(rate=10_000, burst=1_000),
         "backoff_initial": 0.005,
         "backoff_max": 0.02,
         "timeout": 5.0,
+        "sleep": lambda seconds: None,
     }
     options.update(kw)
     return DailyClient(daily.api_key if key is None else key, daily.url, **options)
@@ -142,7 +147,7 @@ def test_the_key_never_appears_in_messages_or_logs(
     with make_client(daily, key=wrong) as bad:
         expect_error(lambda: bad.get_config(cid))  # 401
     with make_client(daily, key=wrong, timeout=0.2, max_attempts=2) as slow:
-        daily.faults.delay(1.0)
+        daily.faults.delay(60)  # cut short when the stand-in stops
         expect_error(slow.list_configs)  # read timeouts
         daily.faults.reset()
     dead = DailyClient(
@@ -314,24 +319,32 @@ def test_a_put_applied_then_answered_502_is_retried_harmlessly(daily: DailyStand
 
 def test_429_without_retry_after_backs_off_and_succeeds(daily: DailyStandIn) -> None:
     cid = daily.add_config(hold_music_url=OLD)
-    daily.faults.rate_limit(10, burst=1)
-    with make_client(daily, backoff_initial=0.05, backoff_max=0.2) as client:
+    daily.faults.too_many_requests(count=2)
+    clock = FakeClock(advancing=True)
+    limiter = RateLimiter(rate=10_000, burst=1_000, clock=clock, sleep=clock.sleep)
+    options = {"backoff_initial": 0.05, "backoff_max": 0.2, "sleep": clock.sleep}
+    with make_client(daily, limiter=limiter, **options) as client:
         for _ in range(4):
             assert client.get_config(cid).hold_music_url == OLD
-    assert daily.count(status=429) >= 1
-    assert daily.count(status=200) == 4
+    assert statuses(daily) == [429, 429, 200, 200, 200, 200]
+    # exponential backoff with full jitter (0.025-0.05 s, then 0.05-0.1 s), and the shared
+    # limiter's penalty after each 429 (backoff_initial, less what the backoff already waited)
+    assert len(clock.waits) >= 2 and all(0 < w <= 0.1 for w in clock.waits), clock.waits
+    assert sum(clock.waits) >= 0.025 + 0.05
 
 
 def test_429_with_retry_after_waits_at_least_that_long(daily: DailyStandIn) -> None:
     cid = daily.add_config(hold_music_url=OLD)
-    daily.faults.rate_limit(1, burst=1, retry_after=1)
+    daily.faults.too_many_requests(count=1, retry_after=1)
+    clock = FakeClock(advancing=True)
+    limiter = RateLimiter(rate=10_000, burst=1_000, clock=clock, sleep=clock.sleep)
     # Backoff alone would come back within 10 ms; Retry-After says 1 s.
-    with make_client(daily, backoff_initial=0.005, backoff_max=0.01) as client:
-        client.get_config(cid)
+    options = {"backoff_initial": 0.005, "backoff_max": 0.01, "sleep": clock.sleep}
+    start = clock.now
+    with make_client(daily, limiter=limiter, **options) as client:
         assert client.get_config(cid).hold_music_url == OLD
-    log = daily.requests
-    assert [r.status for r in log] == [200, 429, 200]
-    assert log[2].time - log[1].time >= 1.0
+    assert statuses(daily) == [429, 200]
+    assert max(clock.waits) >= 1.0 and clock.now - start >= 1.0
 
 
 def test_a_429_pushes_back_every_caller_of_the_shared_limiter(daily: DailyStandIn) -> None:
@@ -339,10 +352,10 @@ def test_a_429_pushes_back_every_caller_of_the_shared_limiter(daily: DailyStandI
     clock = FakeClock()  # frozen: only the waits the limiter asks for are recorded
     limiter = RateLimiter(rate=1000, burst=100, clock=clock, sleep=clock.sleep)
     cid = daily.add_config()
-    daily.faults.rate_limit(1, burst=1, retry_after=1)
-    with make_client(daily, limiter=limiter) as client:
+    with make_client(daily, limiter=limiter, sleep=clock.sleep) as client:
         client.get_config(cid)
         assert clock.waits == []
+        daily.faults.too_many_requests(count=1, retry_after=1)
         client.get_config(cid)  # 429 (Retry-After: 1), then 200
     assert statuses(daily) == [200, 429, 200]
     # the retry waited for the limiter, which the 429 had pushed 1 s out ...
@@ -362,16 +375,16 @@ def test_dropped_connections_are_retried(daily: DailyStandIn) -> None:
 
 def test_a_read_timeout_is_retried(daily: DailyStandIn) -> None:
     cid = daily.add_config(hold_music_url=OLD)
-    daily.faults.delay(1.0, count=1)
-    with make_client(daily, timeout=0.25) as client:
+    daily.faults.delay(60, count=1)  # far beyond the timeout: no race
+    with make_client(daily, timeout=0.5) as client:
         assert client.get_config(cid).hold_music_url == OLD
     assert len(daily.requests) == 2
 
 
 def test_a_put_that_times_out_after_applying_is_retried_and_lands(daily: DailyStandIn) -> None:
     cid = daily.add_config(hold_music_url=OLD)
-    daily.faults.delay(1.0, count=1, methods={"PUT"})  # applied, then answered too late
-    with make_client(daily, timeout=0.25) as client:
+    daily.faults.delay(60, count=1, methods={"PUT"})  # applied, then answered too late
+    with make_client(daily, timeout=0.5) as client:
         assert client.set_hold_music(cid, NEW).hold_music_url == NEW
     assert daily.put_history(cid) == [NEW, NEW]
     assert daily.get(cid)["config"]["hold_music_url"] == NEW
@@ -400,7 +413,7 @@ def test_attempts_are_bounded_for_429(daily: DailyStandIn) -> None:
 
 def test_attempts_are_bounded_for_timeouts(daily: DailyStandIn) -> None:
     cid = daily.add_config()
-    daily.faults.delay(1.0)
+    daily.faults.delay(60)
     with (
         make_client(daily, timeout=0.2, max_attempts=2) as client,
         pytest.raises(DailyUnavailable) as caught,
@@ -413,7 +426,9 @@ def test_attempts_are_bounded_for_timeouts(daily: DailyStandIn) -> None:
 def test_attempts_are_bounded_for_refused_connections() -> None:
     url = dead_endpoint_url() + "/v1"
     with (
-        DailyClient("some-key", url, max_attempts=3, backoff_initial=0.001) as client,
+        DailyClient(
+            "some-key-0123456789abcdef", url, max_attempts=3, backoff_initial=0.001
+        ) as client,
         pytest.raises(DailyUnavailable) as caught,
     ):
         client.list_configs()
@@ -513,6 +528,7 @@ def _hammer(client: DailyClient, ids: list[str], threads: int) -> list[object]:
         return list(pool.map(one, ids))
 
 
+@pytest.mark.slow  # real time at the real rate (3 s): the fake-clock tests above are fast
 def test_shared_limiter_keeps_many_threads_under_dailys_limit(daily: DailyStandIn) -> None:
     """60 GETs from 8 threads through one limiter (20/s, burst 5): Daily at 20/s never 429s."""
     ids = daily.seed(60)
@@ -527,6 +543,7 @@ def test_shared_limiter_keeps_many_threads_under_dailys_limit(daily: DailyStandI
 def test_without_the_limiter_the_same_load_draws_429s(daily: DailyStandIn) -> None:
     """The control for the test above: the stand-in really does limit at 20/s."""
     ids = daily.seed(100)
+    daily.faults.clock = lambda: 1000.0  # the bucket never refills: 20 requests, then 429s
     daily.faults.rate_limit(20, burst=20)
     with make_client(daily, max_attempts=1) as client:  # limiter: 10,000/s
         got = _hammer(client, ids, threads=8)

@@ -339,3 +339,64 @@ def test_not_an_http_url(url: str) -> None:
     check = check_public(url, SHA, SIZE)
     assert not check.ok
     assert check.problems == (f"not an http(s) URL: {url!r}",)
+
+
+# --- issue 20: malformed URLs and IPv6 forms that carry an IPv4 address ----------------------
+
+
+@pytest.mark.parametrize(
+    "url", ["http://0177.0.0.1/x.mp3", "https://xn--/x.mp3", "http://[::1/x.mp3"]
+)
+def test_a_malformed_url_is_a_bad_url_result(url: str) -> None:
+    check = check_public(url, SHA, SIZE)
+    assert not check.ok and check.codes == ("bad_url",)
+    assert check.problems[0].startswith(f"{url} is not a valid URL: ")
+
+
+def test_a_redirect_to_a_malformed_url_is_a_bad_url_verdict(web: Web) -> None:
+    from holdmusic.publicurl import validate_url
+
+    url = web.serve("/to-bad.mp3", Route(302, {"Location": "http://0177.0.0.1/x.mp3"}))
+    verdict = validate_url(url)
+    errors = [p for p in verdict.problems if p.severity == "error"]
+    assert [p.code for p in errors] == ["bad_url"], errors
+    assert errors[0].message.startswith(f"{url} redirects to a URL that is not valid")
+    assert "0177.0.0.1" in errors[0].message
+
+
+@pytest.mark.parametrize(
+    ("ip", "why"),
+    [
+        ("::127.0.0.1", "an IPv6 form of 127.0.0.1, a loopback address"),  # IPv4-compatible
+        ("::ffff:0:127.0.0.1", "an IPv6 form of 127.0.0.1, a loopback"),  # IPv4-translated
+        ("64:ff9b::127.0.0.1", "an IPv6 form of 127.0.0.1, a loopback"),  # NAT64 well-known
+        ("64:ff9b::a9fe:a9fe", "an IPv6 form of 169.254.169.254, a link-local"),
+        ("64:ff9b::10.1.2.3", "an IPv6 form of 10.1.2.3, a private"),
+        ("64:ff9b:1::8.8.8.8", "local-use NAT64"),  # RFC 8215: the local network's own
+        ("2002:7f00:1::", "an IPv6 form of 127.0.0.1, a loopback"),  # 6to4
+        ("2002:c0a8:0001::1", "an IPv6 form of 192.168.0.1, a private"),
+        ("2001:0:4136:e378:8000:63bf:3fff:fdd2", "an IPv6 form of 192.0.2.45"),  # Teredo
+        ("::ffff:10.0.0.1", "a private network address"),  # IPv4-mapped, as before
+    ],
+)
+def test_ipv6_forms_of_private_addresses_are_refused(ip: str, why: str) -> None:
+    from holdmusic.publicurl import address_problem
+
+    assert why in (address_problem(ip) or "")
+
+
+@pytest.mark.parametrize("ip", ["64:ff9b::8.8.8.8", "2002:808:808::1", "::ffff:8.8.8.8"])
+def test_ipv6_forms_of_public_addresses_pass(ip: str) -> None:
+    from holdmusic.publicurl import address_problem
+
+    assert address_problem(ip) is None
+
+
+@pytest.mark.parametrize("host", ["[::127.0.0.1]", "[::ffff:0:127.0.0.1]", "[64:ff9b::127.0.0.1]"])
+def test_a_url_on_an_ipv4_embedding_ipv6_literal_is_private(
+    host: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("HOLDMUSIC_ALLOW_PRIVATE_URLS")
+    check = check_public(f"https://{host}/x.mp3", SHA, SIZE)
+    assert check.codes == ("private_url",)
+    assert "127.0.0.1, a loopback address" in check.problems[0]

@@ -306,3 +306,37 @@ def test_urls_and_paths_keep_their_order(
     assert doc[2]["duration_seconds"] == 40.0 and doc[1]["duration_seconds"] == 30.0
     names = [c.get("name") for c in ET.parse(report).getroot().iter("testcase")]
     assert names == targets
+
+
+# -- malformed URLs: one verdict each, never the end of the run (issue 20) ---------------
+
+BAD_URLS = [
+    ("http://0177.0.0.1/x.mp3", "Invalid IPv4 address"),  # an octal-looking address
+    ("https://xn--/x.mp3", "Punycode"),  # an empty A-label
+    ("http://[::1/x.mp3", "Invalid IPv6 URL"),
+    ("https://cdn.example.com:99999/x.mp3", "Port out of range"),
+]
+
+
+def test_a_malformed_url_is_one_verdict_and_the_others_are_judged(
+    cli: Cli, site: Site, tmp_path: Path
+) -> None:
+    ok = site("/good.mp3")
+    targets = [ok, *[u for u, _ in BAD_URLS], ok]
+    junit = tmp_path / "j.xml"
+    r = cli("validate", "--json", "--junit", str(junit), *targets)
+    assert r.exit_code == 1, r.output
+    assert "unexpected" not in r.output and "Traceback" not in r.output
+    doc = json.loads(r.stdout)
+    assert [d["path"] for d in doc] == targets
+    assert [d["ok"] for d in doc] == [True, False, False, False, False, True]
+    for d, (url, why) in zip(doc[1:-1], BAD_URLS, strict=True):
+        [error] = [p for p in d["problems"] if p["severity"] == "error"]
+        assert error["code"] == "bad_url"
+        assert (
+            error["message"].startswith(f"{url} is not a valid URL: ") and why in error["message"]
+        )
+    assert len(list(ET.parse(junit).getroot().iter("testcase"))) == len(targets)
+
+    text = cli("validate", ok, BAD_URLS[0][0], ok)
+    assert text.stdout.splitlines()[-1] == "3 files checked: 2 passed (2 with warnings), 1 failed"

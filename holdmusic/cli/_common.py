@@ -7,10 +7,11 @@ only); stage modules are imported inside the helpers that need them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -282,11 +283,18 @@ def storage_settings(params: dict[str, Any]) -> StorageSettings:
     return StorageSettings(**{k: params.pop(k) for k in STORAGE_KEYS})
 
 
-def daily_client(**kwargs: Any) -> DailyClient:
-    """The client every Daily command uses: DAILY_API_KEY and DAILY_API_URL from the env."""
+@contextlib.contextmanager
+def daily_client(**kwargs: Any) -> Iterator[DailyClient]:
+    """The client every Daily command uses: DAILY_API_KEY and DAILY_API_URL from the env.
+    If its circuit breaker stopped the run, one line says why (before the summary)."""
     from holdmusic.daily import DailyClient
 
-    return DailyClient.from_env(**kwargs)
+    with DailyClient.from_env(**kwargs) as client:
+        try:
+            yield client
+        finally:
+            if client.stopped:
+                to_stderr(click.style("Stopped: ", fg="red") + client.stopped)
 
 
 # --- verdicts ----------------------------------------------------------------------------------

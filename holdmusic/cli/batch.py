@@ -252,7 +252,7 @@ def rollback(
     """
     import os
 
-    from holdmusic import pipeline, record
+    from holdmusic import pipeline, record, runlock
     from holdmusic.errors import UsageError
 
     if report_path is not None and (
@@ -263,6 +263,7 @@ def rollback(
             f"--report {report_path} is the report being rolled back: rollback never writes "
             "over the report it reads"
         )
+    runlock.refuse_if_live(report)  # a live run's PUTs would race ours
     _, items = record.load(report)
     _recorded_run(
         "rollback",
