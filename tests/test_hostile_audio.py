@@ -170,6 +170,13 @@ def test_a_sparse_5_gb_wav_opens_in_bounded_time(sparse_wav: Path, tmp_path: Pat
     assert "60.000 s" in p.stdout
 
 
+def _default_signals() -> None:
+    """In the child: the signals under test at their defaults, whatever the runner set
+    (``nohup`` ignores SIGHUP, ``cmd &`` ignores SIGINT, and children inherit that)."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 def _wait_until_open(proc: subprocess.Popen[str], path: Path) -> None:
     """Wait for the event "the process has ``path`` open" (it is inside FFmpeg's open)."""
     fd_dir = Path(f"/proc/{proc.pid}/fd")
@@ -192,7 +199,7 @@ def test_a_signal_during_the_open_ends_the_run_at_once(
     proc = subprocess.Popen(
         [sys.executable, "-m", "holdmusic", "preview", str(sparse_wav), "-o",
          str(out_dir / "o.wav")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_default_signals,
     )  # fmt: skip
     _wait_until_open(proc, sparse_wav)
     proc.send_signal(sig)
@@ -288,7 +295,7 @@ def test_sigterm_and_sighup_leave_nothing(
     out_dir.mkdir()
     proc = subprocess.Popen(
         [sys.executable, "-m", "holdmusic", "fix", str(long_input), "-o", str(out_dir / "o.mp3")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_default_signals,
     )  # fmt: skip
     # The temporary file of the real work (the trial one is gone before the input opens).
     _wait_until_open(proc, long_input)
