@@ -10,7 +10,8 @@ Warning codes: ``stereo``, ``high_bitrate``, ``low_sample_rate``, ``short_clip``
 ``leading_silence``, ``header_mismatch``, ``appended_stream``, ``junk_before_audio``,
 ``junk_in_stream``, ``truncated_frame``, ``corrupt_frames``, ``large_tags``; with
 ``--listen`` (:func:`judge_listening`) also ``too_quiet``, ``too_loud``, ``clipping``,
-``outside_phone_band``, ``trailing_silence``, ``silence_gap``, ``listen_failed``.
+``outside_phone_band``, ``trailing_silence``, ``silence_gap``, ``listen_failed``,
+``listen_skipped``.
 """
 
 from __future__ import annotations
