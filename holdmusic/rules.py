@@ -4,12 +4,14 @@
 MP3", comes back as a :class:`Problem` with a stable ``code`` that scripts can key on.
 
 Error codes: ``not_found``, ``unreadable``, ``empty``, ``too_large``, ``not_mp3``,
-``free_format``, ``too_long``, ``no_audio``, ``corrupt_audio``, ``analysis_failed``.
+``free_format``, ``too_long``, ``no_audio``, ``corrupt_audio``, ``analysis_failed``,
+``polyglot``.
 Warning codes: ``stereo``, ``high_bitrate``, ``low_sample_rate``, ``short_clip``,
 ``leading_silence``, ``header_mismatch``, ``appended_stream``, ``junk_before_audio``,
 ``junk_in_stream``, ``truncated_frame``, ``corrupt_frames``, ``large_tags``; with
 ``--listen`` (:func:`judge_listening`) also ``too_quiet``, ``too_loud``, ``clipping``,
-``outside_phone_band``, ``trailing_silence``, ``silence_gap``, ``listen_failed``.
+``outside_phone_band``, ``trailing_silence``, ``silence_gap``, ``listen_failed``,
+``listen_skipped``.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import stat
 from dataclasses import dataclass, field, replace
 from typing import Any, BinaryIO, Literal
 
-from holdmusic import audio
+from holdmusic import audio, polyglot
 from holdmusic.text import printable
 
 # Daily: "less than 10MB in size and less than 60 seconds in duration". 10 MB read as
@@ -312,6 +314,8 @@ def check_bytes(data: audio.Buffer, name: str, limits: Limits = DEFAULT_LIMITS) 
             ),
         )
     problems = _judge(info, limits)
+    if (claimed := polyglot.message(data)) is not None:  # text another demuxer would claim
+        problems.append(_error("polyglot", claimed))
     tags = size - info.audio_bytes
     if tags >= LARGE_TAGS_BYTES and tags > info.audio_bytes:
         tag = audio.leading_tag_size(bytes(data[:10]), size)

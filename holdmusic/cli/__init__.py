@@ -10,6 +10,7 @@ import contextlib
 import importlib
 import io
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Iterator
@@ -68,9 +69,13 @@ class _Group(click.Group):
             sys.exit(1)
         except HoldmusicError as exc:
             _fail(ctx, str(exc), exc.exit_code)
-        except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
-            sys.exit(130)
+        except KeyboardInterrupt as exc:
+            # Ctrl-C, and SIGTERM/SIGHUP (main() turns them into this exception): the same
+            # clean-up on the way out; the exit status is 128 + the signal, as a shell says.
+            signum = getattr(exc, "signum", signal.SIGINT)
+            name = "" if signum == signal.SIGINT else f" ({signal.Signals(signum).name})"
+            click.echo(f"interrupted{name}", err=True)
+            sys.exit(128 + signum)
         except Exception as exc:
             what = f"unexpected {type(exc).__name__}: {exc}"
             _fail(ctx, f"{what} (run with --verbose for details)", 1, bug=True)
@@ -151,7 +156,24 @@ def cli(verbose: bool) -> None:
         logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised where the program is, so that every ``finally`` and
+    temporary-file clean-up that handles Ctrl-C handles these too."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _terminate(signum: int, _frame: Any) -> None:
+    raise Terminated(signum)
+
+
 def main() -> None:
+    for name in ("SIGTERM", "SIGHUP"):
+        sig = getattr(signal, name, None)
+        if sig is not None and signal.getsignal(sig) is not signal.SIG_IGN:  # nohup: keep it
+            signal.signal(sig, _terminate)
     cli(prog_name="holdmusic")
 
 

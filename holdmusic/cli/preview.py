@@ -29,7 +29,10 @@ def preview(path: str, output: str | None, alaw: bool, force: bool) -> None:
     out = output or studio.default_output(path, ".caller.wav")
     p = phone.preview(path, out, alaw=alaw, force=force)
     law = "A-law" if alaw else "μ-law"
+    cut = f" (the first {phone.PREVIEW_MAX_SECONDS:g} s: Daily plays no more)" if p.cut else ""
     click.echo(
-        f"Wrote {p.output}: {p.seconds:.3f} s, 8 kHz mono G.711 {law} WAV, "
+        f"Wrote {p.output}: {p.seconds:.3f} s{cut}, 8 kHz mono G.711 {law} WAV, "
         f"{p.size_bytes:,} bytes: what a caller on a narrowband line hears"
     )
+    for problem in p.problems:
+        click.echo(f"  warning [{problem.code}]: {problem.message}")

@@ -21,13 +21,19 @@ from __future__ import annotations
 
 import math
 import os
+import re
+import stat
+import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from holdmusic.errors import HoldmusicError, UsageError
-from holdmusic.tempfiles import remove_quietly
+from holdmusic.tempfiles import partial_file, remove_quietly
+
+if TYPE_CHECKING:
+    from holdmusic.rules import Problem
 
 # holdmusic is not on a package index: `pip install 'holdmusic[fix]'` would fetch whatever
 # else carries that name there, so the hint names the clone and the wheel.
@@ -73,6 +79,34 @@ _ENCODER_LOSS_LU = 0.35
 _LAME_OPTIONS = {"compression_level": "7"}
 _MIN_MEASURABLE_SECONDS = 0.5  # BS.1770 integrates 400 ms blocks
 
+# --- what holdmusic opens (bounds against hostile inputs; docs/fix-and-listen.md) ----------
+# FFmpeg's open (probe, header, stream info) may take this long, then gives up what it is
+# doing: a sparse 5 GB WAV made the WAV demuxer scan 1 GB of zeros for trailing chunks,
+# 8 bytes at a time, for 106 s. Cutting that scan short still opens the file.
+OPEN_SECONDS = 3.0
+# Sample rates outside this are not audio anyone records: 1 Hz made preview write 4 GB,
+# 2^31-1 Hz exhausted memory in the resampler.
+MIN_SAMPLE_RATE = 1_000
+MAX_SAMPLE_RATE = 768_000
+# FFmpeg names layouts up to 24 channels; others have no order, and are folded down by
+# count with `pan`, which takes at most 64 inputs.
+MAX_CHANNELS = 64
+# Demuxers holdmusic lets FFmpeg use on an input: audio and video containers. Text formats
+# that point elsewhere (SDP and RTP binding sockets, HLS/DASH fetching URLs, concat/IMF
+# opening other files, image sequences) are not among them, so a file whose first bytes
+# one of those claims is refused instead of followed.
+SAFE_DEMUXERS = (
+    "aac,ac3,aiff,amr,amrnb,amrwb,ape,asf,au,avi,caf,dsf,dts,dtshd,eac3,flac,flv,gsm,iff,"
+    "ircam,loas,matroska,mlp,mov,mp3,mpc,mpc8,mpeg,mpegts,nut,ogg,rm,shn,sox,tak,truehd,tta,"
+    "voc,w64,wav,wsaud,wv,xwma"
+)
+# Packets that will not decode are skipped, as ffmpeg does; a file where they outnumber
+# the good ones (after a few) is refused: what remains would not be the music.
+_MAX_BAD_SHARE = 0.5
+_BAD_PACKETS_BEFORE_REFUSING = 8
+# The header's length against what decodes: a shortfall over this (and over 2%) is a cut.
+_TRUNCATION_SECONDS = 0.5
+
 
 class StudioError(HoldmusicError):
     """The input cannot be turned into hold music (not media, no audio, silent, ...)."""
@@ -116,6 +150,9 @@ class Source:
     sample_rate: int
     channels: int
     size_bytes: int
+    # Warnings about the input itself (source_truncated, source_corrupt_frames, ...):
+    # the output can be fine while the source was damaged, and the user should know.
+    problems: tuple[Problem, ...] = ()
 
 
 def _open_input(av: Any, path: str) -> Any:
@@ -126,28 +163,136 @@ def _open_input(av: Any, path: str) -> Any:
         raise StudioError(f"{path}: this is a directory, not an audio file")
     if not os.access(path, os.R_OK):
         raise StudioError(f"{path}: permission denied: cannot read it")
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        # A FIFO or a device would block the open, or never end.
+        raise StudioError(f"{path}: not a regular file")
     if os.path.getsize(path) == 0:
         raise StudioError(f"{path}: the file is empty (0 bytes)")
     try:
-        return av.open(path, "r")
+        return open_media(av, path, options={"format_whitelist": SAFE_DEMUXERS})
     except av.FFmpegError as exc:
         raise StudioError(f"{path}: {_not_media(path, exc)}") from None
 
 
+def open_media(av: Any, target: Any, *, format: str | None = None, **kwargs: Any) -> Any:
+    """``av.open(target)`` for reading, bounded: local files only (no network protocol can
+    be reached through anything inside the file), metadata that is not UTF-8 read with
+    replacement characters, FFmpeg's open cut short after :data:`OPEN_SECONDS`, and
+    Ctrl-C (or SIGTERM/SIGHUP, which the CLI turns into the same exception) answered at
+    once even while FFmpeg is busy inside the open."""
+    options = {"protocol_whitelist": "file", **kwargs.pop("options", {})}
+
+    def opening() -> Any:
+        return av.open(
+            target,
+            "r",
+            format=format,
+            options=options,
+            metadata_errors="replace",
+            timeout=(OPEN_SECONDS, None),
+            **kwargs,
+        )
+
+    if threading.current_thread() is not threading.main_thread():
+        return opening()  # signals reach only the main thread: nothing to stay awake for
+    # FFmpeg's open runs without the GIL; the main thread waits on it in short, interruptible
+    # joins, so a signal's handler runs now, not when FFmpeg returns. An abandoned open
+    # ends with the process (daemon thread).
+    box: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            box["container"] = opening()
+        except BaseException as exc:  # handed to the main thread as it is
+            box["error"] = exc
+
+    worker = threading.Thread(target=work, name="holdmusic-open", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(0.05)
+    if "error" in box:
+        raise box["error"]
+    return box["container"]
+
+
+# Formats whose damage should be named as such: "a FLAC file whose audio could not be
+# decoded", never "a FLAC file, not audio".
+_AUDIO_KINDS = (
+    "WAV", "FLAC", "Ogg", "MP4/M4A", "AIFF", "Matroska", "WMA", "AMR", "Core Audio", "FLV",
+)  # fmt: skip
+_AUDIO_KINDS_PREFIXES = tuple(f"{a} {k}" for k in _AUDIO_KINDS for a in ("a", "an"))
+
+
 def _not_media(path: str, exc: BaseException | None = None) -> str:
-    """Say what the file is when FFmpeg cannot read it as media (an HTML page, a text file)."""
-    from holdmusic import audio
+    """Say what the file is when FFmpeg cannot read it as media (an HTML page, a text file,
+    a damaged FLAC)."""
+    from holdmusic import audio, polyglot
 
     with open(path, "rb") as fh:
-        what = audio.identify(fh.read(4096))
+        head = fh.read(4096)
+    reason = None
+    if exc is not None:
+        reason = getattr(exc, "strerror", None) or str(exc)
+    what = audio.identify(head)
     if what:
-        # identify() words things relative to MP3; here the point is that it isn't audio.
+        # identify() words things relative to MP3; here the point is what it is.
         what = what.split(", not ")[0].split(" (")[0]
+        if what.startswith(_AUDIO_KINDS_PREFIXES):
+            if what.startswith("an MP4/M4A") and head[4:8] == b"ftyp" and _no_moov(path):
+                return (
+                    f"{what} that is cut off (truncated): its index (the moov atom, which an "
+                    "export writes last) is missing, so its audio cannot be found; export or "
+                    "download it again"
+                )
+            why = f": {reason}" if reason else ""
+            return f"{what} whose audio could not be decoded{why}"
         return f"this is {what}, not audio"
-    if exc is None:
+    claimed = polyglot.scan(head)
+    if claimed is not None:
+        return f"this holds {claimed}, not audio that holdmusic opens"
+    if reason is None:
         return "not an audio or video file FFmpeg can read"
-    reason = getattr(exc, "strerror", None) or str(exc)
     return f"not an audio or video file FFmpeg can read ({reason})"
+
+
+def _no_moov(path: str) -> bool:
+    """An MP4 whose top-level boxes hold no ``moov`` (the index an interrupted export lacks)."""
+    size = os.path.getsize(path)
+    pos = 0
+    with open(path, "rb") as fh:
+        for _ in range(10_000):  # top-level boxes only; a hostile file gets no more
+            fh.seek(pos)
+            head = fh.read(16)
+            if len(head) < 8:
+                return True
+            length = int.from_bytes(head[:4], "big")
+            if head[4:8] == b"moov":
+                return False
+            if length == 1 and len(head) == 16:
+                length = int.from_bytes(head[8:16], "big")
+            elif length == 0:  # the box runs to the end of the file
+                return True
+            if length < 8:
+                return True
+            pos += length
+            if pos >= size:
+                return True
+    return False
+
+
+def _check_format(path: str, rate: int, channels: int) -> None:
+    """Refuse what no resampler or down-mix should be asked to do (one line, not a crash)."""
+    if rate and not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        raise StudioError(
+            f"{path}: its header says {rate:,} samples per second, which is not audio "
+            f"(holdmusic reads {MIN_SAMPLE_RATE:,} to {MAX_SAMPLE_RATE:,} Hz); the file is "
+            "damaged or mislabelled"
+        )
+    if channels > MAX_CHANNELS:
+        raise StudioError(
+            f"{path}: {channels} channels: holdmusic folds down at most {MAX_CHANNELS}; "
+            "export the mix with fewer channels"
+        )
 
 
 def _audio_stream(path: str, container: Any) -> Any:
@@ -158,20 +303,197 @@ def _audio_stream(path: str, container: Any) -> Any:
         if not kinds:
             raise StudioError(f"{path}: {_not_media(path)}")
         raise StudioError(f"{path}: no audio stream{what}")
-    return streams[0]
+    stream = streams[0]
+    ctx = stream.codec_context
+    _check_format(path, ctx.sample_rate or 0, ctx.channels or 0)
+    return stream
 
 
-def _decoded(path: str, container: Any, stream: Any) -> Iterator[Any]:
+@dataclass
+class DecodeReport:
+    """What decoding met on the way: packets skipped, where a damaged container stopped,
+    and whether the stream ran to its end (only then can a cut be told from the header)."""
+
+    packets: int = 0  # decoded
+    bad_packets: int = 0  # skipped: would not decode
+    samples: int = 0  # per channel, at the input's rate
+    rate: int = 0
+    stopped: str | None = None  # the demuxer's error, when one ended the stream early
+    ended: bool = False  # the stream was read to its end (or to the demuxer's error)
+    notes: list[Problem] = field(default_factory=list)
+
+    @property
+    def seconds(self) -> float:
+        return self.samples / self.rate if self.rate else 0.0
+
+
+def _decoded(
+    path: str, container: Any, stream: Any, report: DecodeReport | None = None
+) -> Iterator[Any]:
+    """The stream's frames. A packet that won't decode is skipped, as ffmpeg does, and
+    counted in ``report``; a container error after some audio ends the stream there (what
+    decoded is kept). Refuses only when the bad packets outnumber the good ones, or when
+    nothing at all decodes."""
     av = load_av()
+    r = report if report is not None else DecodeReport()
+    checked = False
     try:
         for packet in container.demux(stream):
             try:
-                yield from packet.decode()
-            except av.InvalidDataError:
-                # A damaged packet: skip it as ffmpeg does, rather than refuse the file.
+                frames = packet.decode()
+            except av.FFmpegError:
+                r.bad_packets += 1
+                if (
+                    r.bad_packets >= _BAD_PACKETS_BEFORE_REFUSING
+                    and r.bad_packets > r.packets * _MAX_BAD_SHARE / (1 - _MAX_BAD_SHARE)
+                ):
+                    raise _undecodable(
+                        path,
+                        f"{r.bad_packets} of its first {r.bad_packets + r.packets} packets are "
+                        "damaged",
+                    ) from None
                 continue
+            if frames:
+                r.packets += 1
+            for frame in frames:
+                if not checked:
+                    _check_format(path, frame.sample_rate, frame.layout.nb_channels)
+                    r.rate, checked = frame.sample_rate, True
+                r.samples += frame.samples
+                yield frame
+        r.ended = True
     except av.FFmpegError as exc:
-        raise StudioError(f"{path}: cannot decode the audio: {exc}") from None
+        if not r.samples:
+            raise _undecodable(path, str(exc)) from None
+        # Audio came first, then the container broke (a tag or index after the music):
+        # keep what decoded, as ffmpeg does, and say where it stopped.
+        r.stopped, r.ended = str(exc), True
+    if r.bad_packets and not r.samples:
+        s = "s" if r.bad_packets != 1 else ""
+        raise _undecodable(path, f"all {r.bad_packets} packet{s} are damaged")
+    r.notes[:] = _damage_notes(path, r, container, stream)
+
+
+def _undecodable(path: str, detail: str) -> StudioError:
+    """``PATH: a FLAC file whose audio could not be decoded: DETAIL`` (the kind when known)."""
+    from holdmusic import audio
+
+    what = None
+    try:
+        with open(path, "rb") as fh:
+            what = audio.identify(fh.read(4096))
+    except OSError:
+        pass
+    if what:
+        kind = what.split(", not ")[0].split(" (")[0]
+        return StudioError(f"{path}: {kind} whose audio could not be decoded: {detail}")
+    return StudioError(f"{path}: the audio could not be decoded: {detail}")
+
+
+def _damage_notes(path: str, r: DecodeReport, container: Any, stream: Any) -> list[Problem]:
+    from holdmusic.rules import Problem
+
+    notes = []
+    declared = None
+    if container.format.name in _STATED_LENGTH:
+        declared = declared_seconds(container, stream)
+    if container.format.name == "wav":
+        # FFmpeg clamps a WAV's data size to the file: the header's own word is read here.
+        declared = _wav_declared_seconds(path) or declared
+    cut = (
+        declared is not None
+        and r.ended
+        and declared - r.seconds > max(_TRUNCATION_SECONDS, 0.02 * declared)
+    )
+    # The frame cut in half at the end of a cut-off file is part of the cut, not damage.
+    if r.bad_packets > (1 if cut else 0):
+        n = r.bad_packets
+        notes.append(
+            Problem(
+                "source_corrupt_frames",
+                "warning",
+                f"{n} damaged packet{'s' if n != 1 else ''} of the input would not decode and "
+                f"{'were' if n != 1 else 'was'} skipped, as ffmpeg does; a short gap or click "
+                "may be heard there",
+            )
+        )
+    if cut:
+        assert declared is not None
+        notes.append(
+            Problem(
+                "source_truncated",
+                "warning",
+                f"the input is cut off: its header says {declared:.1f} s, but only "
+                f"{r.seconds:.1f} s of audio are there (an interrupted export or download?); "
+                "export or download it again",
+            )
+        )
+    elif r.stopped:
+        notes.append(
+            Problem(
+                "source_corrupt_frames",
+                "warning",
+                f"the container is damaged after {r.seconds:.2f} s of audio ({r.stopped}); "
+                "what came before it is used",
+            )
+        )
+    return notes
+
+
+# Containers whose header states the length the encoder wrote (not an estimate from the
+# bitrate, as for MP3 without a Xing header, ADTS or MPEG-TS): a shortfall is a cut.
+_STATED_LENGTH = frozenset(
+    {"wav", "w64", "aiff", "caf", "flac", "mov,mp4,m4a,3gp,3g2,mj2", "wv", "ape", "tta"}
+)
+
+
+def _wav_declared_seconds(path: str) -> float | None:
+    """The length a RIFF/WAVE header declares (its data chunk's size over the byte rate),
+    read from the file; None when it does not say (streamed WAVs write 0 or 0xFFFFFFFF)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+            if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                return None
+            byte_rate = 0
+            for _ in range(64):  # chunks before the data: a hostile file gets no more
+                chunk = fh.read(8)
+                if len(chunk) < 8:
+                    return None
+                size = int.from_bytes(chunk[4:8], "little")
+                if chunk[:4] == b"fmt ":
+                    fmt = fh.read(min(size, 16))
+                    byte_rate = int.from_bytes(fmt[8:12], "little") if len(fmt) >= 12 else 0
+                    fh.seek(size - len(fmt) + (size & 1), os.SEEK_CUR)
+                elif chunk[:4] == b"data":
+                    if not byte_rate or size in (0, 0xFFFFFFFF):
+                        return None
+                    return size / byte_rate
+                else:
+                    fh.seek(size + (size & 1), os.SEEK_CUR)
+    except OSError:
+        return None
+    return None
+
+
+def declared_seconds(container: Any, stream: Any) -> float | None:
+    """The length the container's header declares for ``stream`` (None when it says none)."""
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    if container.duration:
+        return float(container.duration) / 1_000_000
+    return None
+
+
+def walked_seconds(path: str, container_name: str) -> float | None:
+    """For an MP3, the length the validator's frame walk finds (a Xing header can lie: a
+    90 s file claiming 29.9 s); None for other formats or when the walk fails."""
+    if container_name != "mp3":
+        return None
+    from holdmusic import rules
+
+    verdict = rules.check_path(path, rules.Limits(max_bytes=2**62, max_seconds=math.inf))
+    return verdict.duration_seconds
 
 
 # --- filter graphs ------------------------------------------------------------------
@@ -181,17 +503,26 @@ def _graph(av: Any, first: Any, filters: Iterable[tuple[str, str]]) -> tuple[Any
     """A graph whose source takes frames like ``first``, through ``filters``; returns the
     graph and its last filter."""
     g = av.filter.Graph()
+    n = first.layout.nb_channels
+    unnamed = _UNNAMED.fullmatch(first.layout.name) is not None
     node = g.add_abuffer(
         format=first.format.name,
         sample_rate=first.sample_rate,
-        layout=first.layout.name,
+        # FFmpeg has no default layout for 9, 64, 255... channels: give the count alone.
+        **({"channels": n} if unnamed else {"layout": first.layout.name}),
         time_base=Fraction(1, first.sample_rate),
     )
+    if unnamed:
+        # No speaker positions, so no down-mix matrix: every channel counts the same.
+        filters = [("pan", "mono|c0=" + "+".join(f"{1 / n:.9f}*c{i}" for i in range(n))), *filters]
     for name, args in filters:
         nxt = g.add(name, args) if args else g.add(name)
         node.link_to(nxt)
         node = nxt
     return g, node
+
+
+_UNNAMED = re.compile(r"\d+ channels")
 
 
 class _Chain:
@@ -247,13 +578,105 @@ class Loudness:
 def measure(av: Any, frames: Iterable[Any], peak: str = "true") -> Loudness:
     """BS.1770 integrated loudness and true peak, as ffmpeg's ``ebur128=peak=true`` reports
     them (the filter itself does the work; its per-frame metadata carries the running values).
-    ``peak="sample"`` reads sample peaks instead: much cheaper, and enough for an estimate."""
+    ``peak="sample"`` reads sample peaks instead: much cheaper, and enough for an estimate.
+
+    Every sample counts: the filter writes its running peak only when a 100 ms block
+    completes, so the peak is read from a second meter whose input has :data:`PEAK_PAD`
+    of silence appended (a burst in the last 50 ms of a file was missed otherwise);
+    the loudness comes from an unpadded meter, exactly as the ``ffmpeg`` program's."""
     it = iter(frames)
     first = next(it, None)
     if first is None:
         return Loudness(-math.inf, -math.inf)
-    chain = _Chain(av, first, [_meter(peak)])
-    return _read_meter(chain.run(_prepend(first, it)), peak, keep=None)
+    meters = PeakAndLoudness(av, first, peak)
+    for frame in _prepend(first, it):
+        meters.push(frame)
+    return meters.finish()
+
+
+# Silence appended before the peak meter: completes its last 100 ms block and flushes the
+# true-peak upsampler (whose delay is a few dozen samples).
+PEAK_PAD_SECONDS = 0.2
+
+
+class PeakAndLoudness:
+    """Two ``ebur128`` meters fed the same frames, read as the frames pass (nothing is
+    kept): loudness from the plain one, the peak from one whose input ends in padding."""
+
+    def __init__(self, av: Any, first: Any, peak: str = "true") -> None:
+        self.peak = peak
+        pad = ("apad", f"pad_len={math.ceil(first.sample_rate * PEAK_PAD_SECONDS)}")
+        self.fan = Fan(
+            av,
+            first,
+            [],
+            [[("ebur128", "metadata=1")], [pad, _meter(peak)]],
+            [self._loudness, self._peak],
+        )
+        self.integrated = -math.inf
+        self.top = 0.0
+
+    def _loudness(self, frame: Any) -> None:
+        meta = frame.metadata
+        if "lavfi.r128.I" in meta:
+            self.integrated = float(meta["lavfi.r128.I"])
+
+    def _peak(self, frame: Any) -> None:
+        key = f"lavfi.r128.{self.peak}_peak"
+        meta = frame.metadata
+        if key in meta:
+            self.top = max(self.top, float(meta[key]))
+
+    def push(self, frame: Any) -> None:
+        self.fan.push(frame)
+
+    def finish(self) -> Loudness:
+        self.fan.push(None)
+        integrated = self.integrated if self.integrated > -70.0 else -math.inf
+        return Loudness(integrated, _db(self.top))
+
+
+class Fan:
+    """abuffer → common filters → asplit → one chain and sink per branch. Each output frame
+    goes to its branch's ``reader`` as it comes out and is then dropped, so memory stays
+    flat whatever the length (measurements live in the frames' metadata)."""
+
+    def __init__(
+        self,
+        av: Any,
+        first: Any,
+        common: list[tuple[str, str]],
+        branches: list[list[tuple[str, str]]],
+        readers: list[Any],
+    ) -> None:
+        self.av = av
+        g, node = _graph(av, first, common)
+        self.graph = g
+        split = g.add("asplit", f"outputs={len(branches)}")
+        node.link_to(split)
+        self.sinks = []
+        for i, branch in enumerate(branches):
+            node, out_pad = split, i
+            for name, args in branch:
+                nxt = g.add(name, args)
+                node.link_to(nxt, out_pad, 0)
+                node, out_pad = nxt, 0
+            sink = g.add("abuffersink")
+            node.link_to(sink, out_pad, 0)
+            self.sinks.append(sink)
+        g.configure()
+        self.readers = readers
+
+    def push(self, frame: Any) -> None:
+        if frame is not None:
+            frame.pts = None
+        self.graph.push(frame)
+        for sink, read in zip(self.sinks, self.readers, strict=True):
+            while True:
+                try:
+                    read(sink.pull())
+                except (self.av.BlockingIOError, self.av.EOFError):
+                    break
 
 
 def _meter(peak: str) -> tuple[str, str]:
@@ -296,20 +719,52 @@ def default_output(path: str, suffix: str = ".hold.mp3") -> str:
 
 
 def check_output(path: str, output: str, force: bool) -> None:
-    """Refuse before any work: the output must not be the input, nor replace a file unasked."""
+    """Refuse before any work: the output must not be the input, nor replace a file unasked,
+    nor replace anything but a regular file (``-o /dev/stdout --force`` would swap the
+    symlink in /dev for a file), and its folder must take a new file."""
     if os.path.abspath(output) == os.path.abspath(path) or (
         os.path.exists(output) and os.path.exists(path) and os.path.samefile(output, path)
     ):
         raise StudioError(f"{output}: the output cannot be the input (the input is never changed)")
     if os.path.isdir(output):
         raise StudioError(f"{output}: is a directory; name the output file")
-    if os.path.lexists(output) and not force:
+    try:
+        mode: int | None = os.lstat(output).st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:
+        raise StudioError(f"{output}: cannot check it: {exc.strerror or exc}") from None
+    if mode is not None and not stat.S_ISREG(mode):
+        raise StudioError(
+            f"{output}: is {_kind_of(mode)}, not a regular file; holdmusic replaces only "
+            "regular files (name a new file)"
+        )
+    if mode is not None and not force:
         raise StudioError(f"{output} already exists; use --force to replace it")
     folder = os.path.dirname(os.path.abspath(output))
     if not os.path.isdir(folder):
         raise StudioError(f"{output}: folder {folder} does not exist")
     if not os.access(folder, os.W_OK):
         raise StudioError(f"{output}: folder {folder} is not writable")
+    try:  # /proc, a read-only mount, a full disk: find out now, not after the work
+        with partial_file(output) as trial:
+            remove_quietly(trial)
+    except OSError as exc:
+        raise StudioError(
+            f"{output}: cannot create a file in {folder}: {exc.strerror or exc}"
+        ) from None
+
+
+def _kind_of(mode: int) -> str:
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
 
 
 def _publish(tmp: str, output: str, force: bool) -> None:

@@ -26,6 +26,7 @@ from holdmusic.studio import (
     LOUDNESS_TOLERANCE_LU,
     SILENCE_DBFS,
     TRUE_PEAK_CEILING_DBTP,
+    DecodeReport,
     Loudness,
     Source,
     StudioError,
@@ -39,6 +40,7 @@ from holdmusic.studio import (
     check_output,
     load_av,
     measure,
+    walked_seconds,
 )
 from holdmusic.tempfiles import partial_file
 
@@ -102,6 +104,7 @@ class FixResult:
             "bitrate_kbps": s.bitrate_kbps,
             "size_bytes": {"from": self.source.size_bytes, "to": self.size_bytes},
             "input_format": {"container": self.source.container, "codec": self.source.codec},
+            "input_problems": [p.to_dict() for p in self.source.problems],
         }
 
     def summary(self) -> str:
@@ -172,8 +175,9 @@ def fix(
     container = _open_input(av, path)
     with container:
         stream = _audio_stream(path, container)
+        report = DecodeReport()
         frames, in_samples, in_rate, in_channels, complete = _decode_to_output_format(
-            av, path, container, stream, settings
+            av, path, container, stream, settings, report
         )
         source = Source(
             path=path,
@@ -182,9 +186,13 @@ def fix(
             sample_rate=in_rate,
             channels=in_channels,
             size_bytes=os.path.getsize(path),
+            problems=tuple(report.notes),
         )
+        walked = None if complete else walked_seconds(path, container.format.name)
         if complete:
             total_seconds: float | None = in_samples / in_rate
+        elif walked is not None:  # an MP3's header can lie; the frame walk does not
+            total_seconds = walked
         elif container.duration:  # decoding stopped early: the header's word for the rest
             total_seconds = container.duration / 1_000_000
         else:
@@ -290,7 +298,12 @@ def fix(
 
 
 def _decode_to_output_format(
-    av: Any, path: str, container: Any, stream: Any, settings: FixSettings
+    av: Any,
+    path: str,
+    container: Any,
+    stream: Any,
+    settings: FixSettings,
+    report: DecodeReport | None = None,
 ) -> tuple[list[Any], int, int, int, bool]:
     """Decode what is needed (from 0 to --start + the length, plus a margin), down-mixed and
     resampled to the output format. Returns the frames, the input samples decoded, the input
@@ -308,7 +321,7 @@ def _decode_to_output_format(
         ("aformat", f"sample_fmts=flt:channel_layouts={layout}"),
     ]
     complete = True
-    for frame in _decoded(path, container, stream):
+    for frame in _decoded(path, container, stream, report):
         if chain is None:
             in_rate, in_channels = frame.sample_rate, frame.layout.nb_channels
             chain = _Chain(av, frame, to_output)

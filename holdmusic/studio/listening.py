@@ -8,13 +8,15 @@ from typing import Any
 
 from holdmusic import rules
 from holdmusic.studio import (
+    PEAK_PAD_SECONDS,
+    Fan,
     StudioError,
     _audio_stream,
     _db,
     _decoded,
-    _graph,
     _meter,
     load_av,
+    open_media,
 )
 
 # --- listen -------------------------------------------------------------------------------
@@ -30,28 +32,48 @@ _PHONE_BAND = [
 ]
 _RMS = ("astats", "metadata=1:measure_perchannel=none:measure_overall=RMS_level")
 _RMS_KEY = "lavfi.astats.Overall.RMS_level"
+# Past the length the frame walk found, FFmpeg is not decoding the file the validator
+# judged (a polyglot's other half, or junk it resyncs on): stop there, with a margin for
+# the decoder's edges.
+_WALK_MARGIN_SECONDS = 1.0
 
 
-def listen(source: str | bytes, name: str | None = None) -> rules.Listening:
+def listen(
+    source: str | bytes,
+    name: str | None = None,
+    *,
+    max_seconds: float | None = None,
+    format: str | None = "mp3",
+) -> rules.Listening:
     """Decode ``source`` (a path, or a file's bytes) and measure what a caller will hear.
 
-    One decode feeds one FFmpeg filter graph with three branches: ``ebur128`` with true
-    peak on the channels as they are (what ``ffmpeg -af ebur128=peak=true`` reports);
+    One decode feeds one FFmpeg filter graph with four branches: ``ebur128`` on the
+    channels as they are (loudness, what ``ffmpeg -af ebur128`` reports); the same meter
+    with true peak after a little padding (so the last, incomplete 100 ms block counts);
     ``silencedetect`` at -50 dBFS on all channels, then the RMS level of the mono
     fold-down; and the same RMS level after a 300-3400 Hz band-pass. The phone-band share
     is the ratio of the two energies.
+
+    Frames are measured as they stream by and dropped: memory stays flat whatever the
+    length. Decoding stops after ``max_seconds`` of audio when given. ``format``: the
+    bytes are opened as this demuxer only (MP3: what the validator judged), so FFmpeg's
+    probe can never hand them to SDP, HLS or concat; None lets FFmpeg probe, among
+    local-file protocols only.
     """
     import io
 
     av = load_av("validate --listen")
     label = name or (source if isinstance(source, str) else "the download")
     try:
-        container = av.open(io.BytesIO(source) if isinstance(source, bytes) else source, "r")
+        container = open_media(
+            av, io.BytesIO(source) if isinstance(source, bytes) else source, format=format
+        )
     except av.FFmpegError as exc:
         raise StudioError(f"{label}: cannot decode it: {exc}") from None
+    m = _Measures()
     with container:
         stream = _audio_stream(label, container)
-        fan: _Fan | None = None
+        fan: Fan | None = None
         samples = rate = 0
         layout = ""
         for frame in _decoded(label, container, stream):
@@ -59,17 +81,20 @@ def listen(source: str | bytes, name: str | None = None) -> rules.Listening:
                 rate, layout = frame.sample_rate, frame.layout.name
                 mono = ("aformat", "sample_fmts=flt:channel_layouts=mono")
                 detect = f"noise={rules.SILENCE_DBFS}dB:d={_MIN_SILENCE_SECONDS}"
-                fan = _Fan(
+                pad = ("apad", f"pad_len={math.ceil(rate * PEAK_PAD_SECONDS)}")
+                fan = Fan(
                     av,
                     frame,
                     # Big frames: fewer trips through Python, and astats writes its
                     # metadata once per frame.
                     [("asetnsamples", f"n={_BLOCK}:p=0")],
                     [
-                        [_meter("true")],
+                        [("ebur128", "metadata=1")],
+                        [pad, _meter("true")],
                         [("asetpts", "N/SR/TB"), ("silencedetect", detect), mono, _RMS],
                         [mono, *_PHONE_BAND, _RMS],
                     ],
+                    [m.loudness, m.peak, m.silence, m.band],
                 )
             elif frame.sample_rate != rate or frame.layout.name != layout:
                 raise StudioError(
@@ -78,76 +103,53 @@ def listen(source: str | bytes, name: str | None = None) -> rules.Listening:
                 )
             samples += frame.samples
             fan.push(frame)
+            if max_seconds is not None and samples >= max_seconds * rate:
+                break
         if fan is None:
             raise StudioError(f"{label}: the audio stream holds no decodable audio")
         fan.push(None)
-    integrated, peak = -math.inf, 0.0
-    for out in fan.outputs[0]:
-        integrated, peak = _r128(out.metadata, integrated, peak)
-    silence_start: float | None = None
-    longest_inside = 0.0
-    full_db = band_db = -math.inf
-    for out in fan.outputs[1]:
-        meta = out.metadata
-        full_db = float(meta.get(_RMS_KEY, full_db))
-        silence_start, longest_inside = _silence(meta, silence_start, longest_inside)
-    for out in fan.outputs[2]:
-        band_db = float(out.metadata.get(_RMS_KEY, band_db))
     total = samples / rate
-    trailing = total - silence_start if silence_start is not None else 0.0
-    silent = not math.isfinite(full_db) or full_db <= -150
-    share = None if silent else min(1.0, 10 ** ((band_db - full_db) / 10))
+    trailing = total - m.silence_start if m.silence_start is not None else 0.0
+    silent = not math.isfinite(m.full_db) or m.full_db <= -150
+    share = None if silent else min(1.0, 10 ** ((m.band_db - m.full_db) / 10))
     return rules.Listening(
-        loudness_lufs=integrated if integrated > -70.0 else None,
-        true_peak_dbtp=_db(peak) if peak > 0 else None,
+        loudness_lufs=m.integrated if m.integrated > -70.0 else None,
+        true_peak_dbtp=_db(m.top) if m.top > 0 else None,
         phone_band_share=share,
         trailing_silence_seconds=trailing,
-        longest_silence_seconds=longest_inside,
+        longest_silence_seconds=m.longest_inside,
     )
 
 
 _BLOCK = 8192
 
 
-class _Fan:
-    """abuffer → common filters → asplit → one chain and sink per branch. Output frames
-    are kept per branch (measurements read their metadata afterwards)."""
+class _Measures:
+    """Running values read from the meters' metadata, frame by frame."""
 
-    def __init__(
-        self,
-        av: Any,
-        first: Any,
-        common: list[tuple[str, str]],
-        branches: list[list[tuple[str, str]]],
-    ) -> None:
-        self.av = av
-        g, node = _graph(av, first, common)
-        self.graph = g
-        split = g.add("asplit", f"outputs={len(branches)}")
-        node.link_to(split)
-        self.sinks = []
-        for i, branch in enumerate(branches):
-            node, out_pad = split, i
-            for name, args in branch:
-                nxt = g.add(name, args)
-                node.link_to(nxt, out_pad, 0)
-                node, out_pad = nxt, 0
-            sink = g.add("abuffersink")
-            node.link_to(sink, out_pad, 0)
-            self.sinks.append(sink)
-        g.configure()
-        self.outputs: list[list[Any]] = [[] for _ in branches]
+    def __init__(self) -> None:
+        self.integrated = -math.inf
+        self.top = 0.0
+        self.silence_start: float | None = None
+        self.longest_inside = 0.0
+        self.full_db = -math.inf
+        self.band_db = -math.inf
 
-    def push(self, frame: Any) -> None:
-        if frame is not None:
-            frame.pts = None
-        self.graph.push(frame)
-        for sink, kept in zip(self.sinks, self.outputs, strict=True):
-            while True:
-                try:
-                    kept.append(sink.pull())
-                except (self.av.BlockingIOError, self.av.EOFError):
-                    break
+    def loudness(self, out: Any) -> None:
+        self.integrated, _ = _r128(out.metadata, self.integrated, 0.0)
+
+    def peak(self, out: Any) -> None:
+        _, self.top = _r128(out.metadata, -math.inf, self.top)
+
+    def silence(self, out: Any) -> None:
+        meta = out.metadata
+        self.full_db = float(meta.get(_RMS_KEY, self.full_db))
+        self.silence_start, self.longest_inside = _silence(
+            meta, self.silence_start, self.longest_inside
+        )
+
+    def band(self, out: Any) -> None:
+        self.band_db = float(out.metadata.get(_RMS_KEY, self.band_db))
 
 
 def _r128(meta: Any, integrated: float, peak: float) -> tuple[float, float]:
@@ -172,9 +174,27 @@ def _silence(meta: Any, start: float | None, longest: float) -> tuple[float | No
 
 def hear(verdict: rules.Verdict, source: str | bytes) -> rules.Verdict:
     """``verdict`` with what :func:`listen` measured in ``source`` and the warnings that
-    calls for; a file FFmpeg cannot decode gets a ``listen_failed`` warning instead."""
+    calls for; a file FFmpeg cannot decode gets a ``listen_failed`` warning instead.
+
+    A file already refused as ``too_long`` is not listened to (``listen_skipped``): it
+    must be cut before anything else matters, ``holdmusic fix`` cuts and levels it, and a
+    3-hour file would cost minutes of decoding for warnings about audio nobody will play.
+    Otherwise decoding stops where the validator's frame walk ended."""
+    if any(p.code == "too_long" for p in verdict.errors):
+        problem = rules.Problem(
+            "listen_skipped",
+            "warning",
+            "not listened to: it is too long already; `holdmusic fix` cuts it to fit "
+            "(and levels it), then listen to the result",
+        )
+        return replace(verdict, problems=(*verdict.problems, problem))
+    walked = verdict.duration_seconds
     try:
-        listening = listen(source, name=verdict.path)
+        listening = listen(
+            source,
+            name=verdict.path,
+            max_seconds=None if walked is None else walked + _WALK_MARGIN_SECONDS,
+        )
     except StudioError as exc:
         problem = rules.Problem(
             "listen_failed", "warning", f"could not decode the audio to listen to it ({exc})"

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from holdmusic.studio import (
+    DecodeReport,
     StudioError,
     _audio_stream,
     _Chain,
@@ -28,6 +29,9 @@ _TELEPHONE = [
     *(("lowpass", f"f=3400:p=2:width_type=q:width={q}") for q in _BUTTERWORTH_4),
 ]
 PHONE_RATE = 8000
+# What preview renders at most: Daily plays hold music under 60 s, so later audio reaches
+# no caller; and a header claiming 1 Hz or ten hours must not become gigabytes.
+PREVIEW_MAX_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,8 @@ class Preview:
     codec: str  # "pcm_mulaw" or "pcm_alaw"
     seconds: float
     size_bytes: int
+    cut: bool = False  # the input went on past PREVIEW_MAX_SECONDS
+    problems: tuple[Any, ...] = ()  # rules.Problem warnings about the input (damage, cuts)
 
 
 def preview(path: str, output: str, *, alaw: bool = False, force: bool = False) -> Preview:
@@ -47,6 +53,9 @@ def preview(path: str, output: str, *, alaw: bool = False, force: bool = False) 
     check_output(path, output, force)
     container = _open_input(av, path)
     codec = "pcm_alaw" if alaw else "pcm_mulaw"
+    limit = round(PREVIEW_MAX_SECONDS * PHONE_RATE)
+    report = DecodeReport()
+    cut = False
     with partial_file(output) as tmp:
         with container:
             stream = _audio_stream(path, container)
@@ -54,31 +63,53 @@ def preview(path: str, output: str, *, alaw: bool = False, force: bool = False) 
             with av.open(tmp, "w", format="wav") as out:
                 enc = out.add_stream(codec, rate=PHONE_RATE, layout="mono")
                 chain: _Chain | None = None
-                for frame in _decoded(path, container, stream):
+                shape = ""
+                for frame in _decoded(path, container, stream, report):
+                    if chain is not None and _shape(frame) != shape:
+                        # An MP3 that changes rate or channels mid-stream (two files joined):
+                        # finish the old chain and go on with one for the new format.
+                        samples = _drain(out, enc, chain.push(None), samples)
+                        chain = None
                     if chain is None:
-                        chain = _Chain(
-                            av,
-                            frame,
-                            [
-                                ("aformat", "sample_fmts=flt:channel_layouts=mono"),
-                                *_TELEPHONE,
-                                ("aresample", str(PHONE_RATE)),
-                                ("aformat", "sample_fmts=s16"),
-                            ],
-                        )
-                    for f in chain.push(frame):
-                        samples += f.samples
-                        _encode(out, enc, f)
+                        chain, shape = _phone_chain(av, frame, limit - samples), _shape(frame)
+                    samples = _drain(out, enc, chain.push(frame), samples)
+                    if samples >= limit:  # the cap (atrim's end) is reached: stop decoding
+                        cut = True
+                        break
                 if chain is None:
                     raise StudioError(f"{path}: the audio stream holds no decodable audio")
-                for f in chain.push(None):
-                    samples += f.samples
-                    _encode(out, enc, f)
+                samples = _drain(out, enc, chain.push(None), samples)
                 for packet in enc.encode(None):
                     out.mux(packet)
         size = os.path.getsize(tmp)
         _publish(tmp, output, force)
-    return Preview(output, codec, samples / PHONE_RATE, size)
+    return Preview(output, codec, samples / PHONE_RATE, size, cut, tuple(report.notes))
+
+
+def _shape(frame: Any) -> str:
+    return f"{frame.sample_rate}/{frame.layout.name}/{frame.format.name}"
+
+
+def _phone_chain(av: Any, frame: Any, remaining: int) -> _Chain:
+    return _Chain(
+        av,
+        frame,
+        [
+            ("aformat", "sample_fmts=flt:channel_layouts=mono"),
+            *_TELEPHONE,
+            ("aresample", str(PHONE_RATE)),
+            ("aformat", "sample_fmts=s16"),
+            ("asetpts", "N/SR/TB"),
+            ("atrim", f"end_sample={max(1, remaining)}"),
+        ],
+    )
+
+
+def _drain(out: Any, enc: Any, frames: Any, samples: int) -> int:
+    for f in frames:
+        samples += f.samples
+        _encode(out, enc, f)
+    return samples
 
 
 def _encode(out: Any, enc: Any, frame: Any) -> None:
