@@ -7,7 +7,6 @@ only); stage modules are imported inside the helpers that need them.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Callable, Sequence
@@ -16,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from holdmusic import rules
-from holdmusic.record import (
+from holdmusic.statuses import (
     FAILED,
     MISMATCHED,
     NOT_ATTEMPTED,
@@ -38,10 +37,6 @@ __all__ = [  # the record's statuses are re-exported: commands compare against t
     "UPDATED",
     "WOULD_UPDATE",
 ]
-
-# The storage module's own defaults, not copies, so `--help` and StorageSettings agree by
-# construction (storesettings imports no boto3).
-from holdmusic.storesettings import DEFAULT_CACHE_CONTROL, DEFAULT_PREFIX
 
 if TYPE_CHECKING:
     from holdmusic.daily import DailyClient
@@ -190,6 +185,11 @@ def concurrency_option(f: click.decorators.FC) -> click.decorators.FC:
 
 
 def prefix_option(help_text: str) -> Callable[[click.decorators.FC], click.decorators.FC]:
+    # The storage module's own defaults, not copies, so `--help` and StorageSettings agree by
+    # construction; imported here, when a command that stores declares its options, so
+    # `holdmusic validate` does not load them.
+    from holdmusic.storesettings import DEFAULT_PREFIX
+
     return click.option(
         "--prefix",
         envvar="HOLDMUSIC_PREFIX",
@@ -204,6 +204,8 @@ def storage_option_set(
     bucket_required: bool,
 ) -> Callable[[click.decorators.FC], click.decorators.FC]:
     """The options of every command that uploads; each also reads an environment variable."""
+    from holdmusic.storesettings import DEFAULT_CACHE_CONTROL
+
     options = [
         click.option(
             "--bucket",
@@ -261,7 +263,9 @@ def storage_option_set(
     return decorate
 
 
-storage_options = storage_option_set(bucket_required=True)
+def storage_options(f: click.decorators.FC) -> click.decorators.FC:
+    """The storage options with --bucket required (built when a command uses them)."""
+    return storage_option_set(bucket_required=True)(f)
 
 
 STORAGE_KEYS = (
@@ -356,6 +360,8 @@ def end_verdicts(
 
 
 def print_json(value: Any) -> None:
+    import json  # only for --json: a text run does not load it
+
     click.echo(json.dumps(value, indent=2))
 
 
