@@ -13,6 +13,7 @@ leave it wrong. The frame headers themselves cannot lie about how much audio the
 from __future__ import annotations
 
 import itertools
+import math
 import mmap
 import re
 from collections.abc import Sequence
@@ -106,35 +107,75 @@ _CHANNEL_MODES = ("stereo", "joint_stereo", "dual_channel", "mono")
 _CHAIN = 4  # consecutive frames that make a sync believable
 
 
-@dataclass(frozen=True)
 class _Header:
-    """One decoded 4-byte frame header."""
+    """One decoded 4-byte frame header, with what the walk and the side-info checks derive
+    from it computed once (a stream repeats a handful of headers; see ``_HEADERS``)."""
 
-    b1: int  # second header byte: version, layer, protection
-    version: str
-    layer: int
-    protected: bool
-    bitrate_index: int
-    sr_index: int
-    sample_rate: int
-    padding: int
-    mono: bool
-    channel_mode: str
-    length: int  # 0 for free format
+    __slots__ = (
+        "b1",
+        "bitrate_index",
+        "capacity",
+        "channel_mode",
+        "granules",
+        "layer",
+        "length",
+        "mono",
+        "padding",
+        "protected",
+        "reservoir",
+        "sample_rate",
+        "samples_per_frame",
+        "side_info_size",
+        "side_info_start",
+        "sr_index",
+        "version",
+    )
 
-    @property
-    def samples_per_frame(self) -> int:
-        if self.layer == 1:
-            return 384
-        if self.layer == 2 or self.version == "1":
-            return 1152
-        return 576
-
-    @property
-    def side_info_size(self) -> int:
-        if self.version == "1":
-            return 17 if self.mono else 32
-        return 9 if self.mono else 17
+    def __init__(
+        self,
+        b1: int,  # second header byte: version, layer, protection
+        version: str,
+        layer: int,
+        protected: bool,
+        bitrate_index: int,
+        sr_index: int,
+        sample_rate: int,
+        padding: int,
+        mono: bool,
+        channel_mode: str,
+        length: int,  # 0 for free format
+    ) -> None:
+        self.b1 = b1
+        self.version = version
+        self.layer = layer
+        self.protected = protected
+        self.bitrate_index = bitrate_index
+        self.sr_index = sr_index
+        self.sample_rate = sample_rate
+        self.padding = padding
+        self.mono = mono
+        self.channel_mode = channel_mode
+        self.length = length
+        mpeg1 = version == "1"
+        self.samples_per_frame = 384 if layer == 1 else 1152 if layer == 2 or mpeg1 else 576
+        if mpeg1:
+            self.side_info_size = 17 if mono else 32
+        else:
+            self.side_info_size = 9 if mono else 17
+        self.side_info_start = 6 if protected else 4  # after the header and its CRC
+        # Bytes of main data the frame carries after its header, CRC and side information.
+        self.capacity = length - self.side_info_start - self.side_info_size
+        # Largest main_data_begin (bytes reaching back into earlier frames): 9 bits in
+        # MPEG-1, 8 after.
+        self.reservoir = 511 if mpeg1 else 255
+        # Where the granules' fields start in the side information, how many granules a
+        # frame holds, the bits per granule and channel, the width of scalefac_compress
+        # (ISO 11172-3 2.4.1.7, ISO 13818-3 2.4.1.7), and the channels.
+        channels = 1 if mono else 2
+        if mpeg1:
+            self.granules = (9 + (5 if mono else 3) + 4 * channels, 2, 59, 4, channels)
+        else:
+            self.granules = (8 + (1 if mono else 2), 1, 63, 9, channels)
 
     def same_stream(self, other: _Header) -> bool:
         return (
@@ -223,7 +264,15 @@ def _length_table(b1: int, sr_index: int) -> list[int]:
 # format, not 15) and sample rate, a fourth without the reserved emphasis. Scanning byte by
 # byte in Python made 10 MB of 0xFF take 20 s; this skips everything that cannot be a frame.
 def _byte_class(ok: Sequence[int]) -> bytes:
-    return b"[" + b"".join(re.escape(bytes((b,))) for b in ok) + b"]"
+    """A regex class of these byte values, written as runs (``[\\xe2-\\xe3...]``): compiling
+    it at start-up costs a fraction of one with a literal per byte."""
+    runs: list[list[int]] = []
+    for b in sorted(ok):
+        if runs and runs[-1][1] == b - 1:
+            runs[-1][1] = b
+        else:
+            runs.append([b, b])
+    return b"[" + b"".join(b"\\x%02x-\\x%02x" % (lo, hi) for lo, hi in runs) + b"]"
 
 
 _B1 = _byte_class([b for b in range(256) if b >= 0xE0 and (b >> 3) & 3 != 1 and (b >> 1) & 3])
@@ -309,7 +358,7 @@ def _short_chain_sane(buf: Buffer, pos: int, end: int) -> bool:
         if _tag_frame(buf, pos, h) is None:
             if _side_info_fault(buf, pos, h, available) is not None:
                 return False
-            available = min(_RESERVOIR[h.version], available + _capacity(h))
+            available = min(h.reservoir, available + h.capacity)
         whole += 1
         pos += h.length
     return whole > 0
@@ -409,16 +458,26 @@ def _strip_trailing_tags(buf: Buffer, start: int, end: int) -> int:
 # --- Xing / Info / VBRI / LAME --------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class _TagFrame:
     """A Xing, Info or VBRI frame: the encoder's summary, not audio."""
 
-    kind: str
-    frames: int | None
-    encoder: str | None = None  # set when a LAME extension gives gapless delay and padding
-    delay: int = 0
-    padding: int = 0
-    stream_bytes: int | None = None  # the Xing byte count, when present
+    __slots__ = ("delay", "encoder", "frames", "kind", "padding", "stream_bytes")
+
+    def __init__(
+        self,
+        kind: str,
+        frames: int | None,
+        encoder: str | None = None,  # set when a LAME extension gives gapless delay, padding
+        delay: int = 0,
+        padding: int = 0,
+        stream_bytes: int | None = None,  # the Xing byte count, when present
+    ) -> None:
+        self.kind = kind
+        self.frames = frames
+        self.encoder = encoder
+        self.delay = delay
+        self.padding = padding
+        self.stream_bytes = stream_bytes
 
 
 def _tag_frame(buf: Buffer, pos: int, h: _Header) -> _TagFrame | None:
@@ -460,18 +519,6 @@ def _parse_xing(buf: Buffer, x: int, frame_end: int, kind: str) -> _TagFrame:
 
 # --- side information: what a decoder checks first -----------------------------------
 
-# Largest main_data_begin (bytes reaching back into earlier frames): 9 bits in MPEG-1, 8 after.
-_RESERVOIR = {"1": 511, "2": 255, "2.5": 255}
-
-
-def _crc(h: _Header) -> int:
-    return 2 if h.protected else 0
-
-
-def _capacity(h: _Header) -> int:
-    """Bytes of main data a frame carries after its header, CRC and side information."""
-    return h.length - 4 - _crc(h) - h.side_info_size
-
 
 def _side_info_fault(buf: Buffer, pos: int, h: _Header, available: int | None) -> str | None:
     """Why a decoder would refuse this Layer III frame's side information, or ``None``.
@@ -483,36 +530,31 @@ def _side_info_fault(buf: Buffer, pos: int, h: _Header, available: int | None) -
     (part2_3_length) fit in what this frame and the reservoir carry. Random bytes behind a
     valid header fail one of these in nine frames out of ten; a real encoder never does.
     """
-    start = pos + (6 if h.protected else 4)
+    start = pos + h.side_info_start
     size = h.side_info_size
     bits = int.from_bytes(buf[start : start + size], "big")
-    total = size * 8
-    channels = 1 if h.mono else 2
-    if h.version == "1":
-        mdb = bits >> (total - 9)
-        at, granules, per, sfc = 9 + (5 if h.mono else 3) + 4 * channels, 2, 59, 4
-    else:
-        mdb = bits >> (total - 8)
-        at, granules, per, sfc = 8 + (1 if h.mono else 2), 1, 63, 9
+    shift = size * 8
+    at, granules, per, sfc, channels = h.granules
+    mdb = bits >> (shift - (9 if granules == 2 else 8))
     if available is not None and mdb > available:
         return f"main_data_begin reaches {mdb} bytes back, but only {available} came before"
     used = 0
+    shift -= at
     for _ in range(granules * channels):
-        shift = total - at
         used += (bits >> (shift - 12)) & 0xFFF
         big_values = (bits >> (shift - 21)) & 0x1FF
         if big_values > 288:
             return f"big_values {big_values} is over 288"
         if (bits >> (shift - 30 - sfc)) & 1 and not (bits >> (shift - 32 - sfc)) & 3:
             return "a window-switching granule with block type 0"
-        at += per
-    budget = (mdb + _capacity(h)) * 8
+        shift -= per
+    budget = (mdb + h.capacity) * 8
     if used > budget:
         return f"its granules claim {used} bits of data, but only {budget} are there"
     return None
 
 
-# --- side information: cheap silence detection ---------------------------------------
+# --- side information: how loud a frame can play ----------------------------------------
 
 # Largest quantised value each Huffman table can code (ISO 11172-3, table B.7): tables
 # 16-31 add "linbits" escape bits on top of 15.
@@ -536,48 +578,111 @@ _TABLE_MAX = (
     15,
     *(15 + (1 << b) - 1 for b in _LINBITS),
 )
-# A granule counts as silent when no spectral line can exceed this (about -80 dBFS).
+# Where the long-block scalefactor bands start (ISO 11172-3 table B.8, ISO 13818-3 table
+# B.2; MPEG-2.5 as libmpg123 and ffmpeg decode it): region0_count and region1_count count
+# these bands, so they say which Huffman table codes which spectral lines.
+# fmt: off
+_BANDS_MPEG2 = (0, 6, 12, 18, 24, 30, 36, 44, 54, 66, 80, 96, 116, 140, 168, 200, 238, 284,
+                336, 396, 464, 522, 576)
+_LONG_BANDS = {
+    44100: (0, 4, 8, 12, 16, 20, 24, 30, 36, 44, 52, 62, 74, 90, 110, 134, 162, 196, 238,
+            288, 342, 418, 576),
+    48000: (0, 4, 8, 12, 16, 20, 24, 30, 36, 42, 50, 60, 72, 88, 106, 128, 156, 190, 230,
+            276, 330, 384, 576),
+    32000: (0, 4, 8, 12, 16, 20, 24, 30, 36, 44, 54, 66, 82, 102, 126, 156, 194, 240, 296,
+            364, 448, 550, 576),
+    22050: _BANDS_MPEG2,
+    24000: (0, 6, 12, 18, 24, 30, 36, 44, 54, 66, 80, 96, 114, 136, 162, 194, 232, 278, 332,
+            394, 464, 540, 576),
+    16000: _BANDS_MPEG2,
+    11025: _BANDS_MPEG2,
+    12000: _BANDS_MPEG2,
+    8000: (0, 12, 24, 36, 48, 60, 72, 88, 108, 132, 160, 192, 232, 280, 336, 400, 476, 566,
+           568, 570, 572, 574, 576),
+}
+# fmt: on
+# The loudest sample one spectral line of value 1.0 decodes to, full scale being 1.0:
+# 1.0102 in a long block, 1.1043 in a short one, 1.094 for the same line repeated granule
+# after granule (a steady tone). Measured by decoding hand-built frames that each carry a
+# single line, every one of the 576, through ffmpeg (docs/validator.md).
+_LINE_PEAK = 1.11
+# Many small lines at random phases: the peak of Gaussian noise over a minute of samples is
+# about 5.3 times its RMS, and its RMS is 0.71 times the lines' root sum of squares.
+_NOISE_PEAK = 4.0
+# Below -80 dBFS a frame counts as digital silence (leading silence, "every frame is
+# digital silence"); below -60 dBFS nobody hears it on a phone line ("plays as silence").
 _SILENT_AMPLITUDE = 1e-4
+_INAUDIBLE_AMPLITUDE = 1e-3
 
 
-def _is_silent(buf: Buffer, pos: int, h: _Header) -> bool:
-    """True when no granule of this Layer III frame can carry an audible spectral line.
+def _granule_levels(buf: Buffer, pos: int, h: _Header) -> list[tuple[float, float, float, bool]]:
+    """How loud each granule of this Layer III frame can play, from its side information
+    alone, channels added up: ``(line, likely, most, transient)``, full scale 1.0.
 
-    Without decoding, the side info bounds every line: global_gain sets the step size
-    (2^((gain-210)/4)), and the Huffman tables chosen bound the quantised values (|q|,
-    heard as |q|^(4/3)). Scalefactors only ever attenuate, so the bound holds. CBR
-    encoders stuff silence with bits at a tiny step size, so bit counts alone can't tell.
+    global_gain sets the step (2^((gain-210)/4)), and the Huffman table of each region
+    bounds its quantised values (|q|, heard as |q|^(4/3)); scalefactors, subblock gain and
+    pre-emphasis only attenuate, so leaving them out keeps the levels high. What the side
+    information cannot say is how the lines add up in time, so there are two levels:
+
+    - ``most``, a true bound: every line that can be nonzero at its largest value, all in
+      phase (an impulse). The granule's bits cap how many lines are nonzero: each costs
+      two bits or more (its sign and its share of a Huffman code).
+    - ``line``, its loudest spectral line: what "digital silence" is measured by (below
+      -80 dBFS), the leading silence included.
+    - ``likely``, for a long block of an encoder that codes transients in short blocks
+      (``transient``: window switching; there ``likely`` is ``most``): the loudest line
+      (a tone), plus the lines coded as 0 or +-1 (the count1 region, table 1) adding up as
+      noise. Lines that need bigger tables are tonal peaks in practice.
+
+    CBR encoders stuff silence with bits at a tiny step size, so bit counts alone can't tell.
     """
-    start = pos + 4 + (2 if h.protected else 0)
+    start = pos + h.side_info_start
     size = h.side_info_size
     bits = int.from_bytes(_bytes(buf, start, start + size), "big")
-    total = size * 8
-    channels = 1 if h.mono else 2
-    if h.version == "1":
-        at, granules, per, sfc = 9 + (5 if h.mono else 3) + 4 * channels, 2, 59, 4
-    else:
-        at, granules, per, sfc = 8 + (1 if h.mono else 2), 1, 63, 9
-
-    def field(offset: int, width: int) -> int:
-        return (bits >> (total - offset - width)) & ((1 << width) - 1)
-
-    for _ in range(granules * channels):
-        if field(at, 12) == 0:  # part2_3_length: nothing coded at all, so all zeros
-            at += per
-            continue
-        big_values = field(at + 12, 9)
-        gain = field(at + 21, 8)
-        q = 1  # the count1 region holds values of at most 1
-        if big_values:
-            ts = at + 21 + 8 + sfc
-            tables = 2 if field(ts, 1) else 3
-            first_table = ts + (4 if tables == 2 else 1)
-            q = max(_TABLE_MAX[field(first_table + 5 * k, 5)] for k in range(tables))
-            q = max(q, 1)
-        if 2 ** ((gain - 210) / 4) * q ** (4 / 3) > _SILENT_AMPLITUDE:
-            return False
-        at += per
-    return True
+    at, granules, per, sfc, channels = h.granules
+    bands = _LONG_BANDS[h.sample_rate]
+    shift = size * 8 - at
+    out: list[tuple[float, float, float, bool]] = []
+    for _ in range(granules):
+        line = likely = most = 0.0
+        transient = False
+        for _ in range(channels):
+            coded = (bits >> (shift - 12)) & 0xFFF  # part2_3_length: 0 means all zeros
+            if coded:
+                big = 2 * min(288, (bits >> (shift - 21)) & 0x1FF)
+                step = _LINE_PEAK * 2 ** ((((bits >> (shift - 29)) & 0xFF) - 210) / 4)
+                ts = shift - 29 - sfc  # the window-switching flag, then the tables
+                regions = [(576 - big, 1)]  # (lines, largest value); count1 lines are 0 or 1
+                if (bits >> (ts - 1)) & 1:
+                    transient = True
+                    q = _TABLE_MAX[(bits >> (ts - 9)) & 31]
+                    regions.append((big, max(q, _TABLE_MAX[(bits >> (ts - 14)) & 31])))
+                else:
+                    r0 = (bits >> (ts - 20)) & 15
+                    r1 = (bits >> (ts - 23)) & 7
+                    b1 = min(bands[min(r0 + 1, 22)], big)
+                    b2 = min(max(bands[min(r0 + r1 + 2, 22)], b1), big)
+                    for n, table in ((b1, ts - 6), (b2 - b1, ts - 11), (big - b2, ts - 16)):
+                        regions.append((n, _TABLE_MAX[(bits >> table) & 31]))
+                regions.sort(key=lambda r: r[1], reverse=True)
+                left = coded // 2
+                lines = 0.0
+                loudest = ones = 0
+                for n, q in regions:
+                    if n and q:
+                        loudest = max(loudest, q)
+                        ones += n if q == 1 else 0
+                        n = min(n, left)
+                        lines += n * q ** (4 / 3)
+                        left -= n
+                most += step * lines
+                line = max(line, step * loudest ** (4 / 3))
+                if not transient:
+                    noise = _NOISE_PEAK * min(ones, coded // 2) ** 0.5
+                    likely += step * (loudest ** (4 / 3) + noise)
+            shift -= per
+        out.append((line, most if transient else likely, most, transient))
+    return out
 
 
 # --- identifying what is not MP3 ------------------------------------------------------
@@ -751,28 +856,32 @@ _SIDE_INFO_ALL = 10_000
 _DAMAGE = frozenset({"junk_before_audio", "junk_in_stream", "truncated_frame", "header_mismatch"})
 
 
-@dataclass
 class _Segment:
     """A run of frames of one stream, from one tag frame (or the start) to the next."""
 
-    first: _Header
-    offset: int
-    tag: _TagFrame | None = None
-    frames: int = 0  # frames a decoder decodes: a cut last frame counts, a leading tag does not
+    __slots__ = ("first", "frames", "offset", "tag")
+
+    def __init__(self, first: _Header, offset: int, tag: _TagFrame | None = None) -> None:
+        self.first = first
+        self.offset = offset
+        self.tag = tag
+        self.frames = 0  # frames a decoder decodes: a cut last frame counts, a leading tag not
 
     @property
     def samples(self) -> int:
         return self.frames * self.first.samples_per_frame
 
 
-@dataclass
 class _Walk:
     """Everything one pass over the stream collects; linear in the number of frames."""
 
-    segments: list[_Segment] = field(default_factory=list)
-    findings: list[Finding] = field(default_factory=list)
-    positions: list[int] = field(default_factory=list)  # offset of every decoded frame
-    audio_bytes: int = 0  # of the decoded frames, as far as the file holds them
+    __slots__ = ("audio_bytes", "findings", "positions", "segments")
+
+    def __init__(self) -> None:
+        self.segments: list[_Segment] = []
+        self.findings: list[Finding] = []
+        self.positions: list[int] = []  # offset of every decoded frame
+        self.audio_bytes = 0  # of the decoded frames, as far as the file holds them
 
     def open(self, buf: Buffer, pos: int, h: _Header, tag: _TagFrame | None) -> _Segment:
         if len(self.segments) >= _MAX_SEGMENTS:
@@ -1090,17 +1199,17 @@ def _bad_frames(buf: Buffer, w: _Walk, indexes: range) -> list[tuple[int, str]]:
         if h is None:
             last = -2
             continue
-        most = _RESERVOIR[h.version]
+        most = h.reservoir
         if i == last + 1:  # checking every frame: keep a running sum
             reservoir = min(most, reservoir + prev_capacity)
         else:  # from the offsets: junk between frames only makes the bound looser
             reservoir, j = 0, i - 1
-            overhead = h.length - _capacity(h)
+            overhead = h.length - h.capacity
             while j >= 0 and reservoir < most:
                 reservoir += positions[j + 1] - positions[j] - overhead
                 j -= 1
             reservoir = min(most, reservoir)
-        last, prev_capacity = i, _capacity(h)
+        last, prev_capacity = i, h.capacity
         if pos + h.length > size:
             continue  # a cut last frame: its side info may be all there is
         why = _side_info_fault(buf, pos, h, reservoir if tagged or reservoir >= most else None)
@@ -1185,12 +1294,38 @@ def _summarise(buf: Buffer, w: _Walk, findings: list[Finding], end: int) -> Audi
         frame_count=frames,
         crc_protected=h.protected,
     )
-    silence, all_silent = _leading_silence(buf, w, end, skip)
-    if all_silent and kept:
+    quiet = _quiet_start(buf, w, end, skip)
+    if len(positions) == 1 and kept:
+        # ffmpeg's demuxer starts on a frame only once it has seen the next one's header, and
+        # libmpg123 plays no frame cut short: a stream of a single audio frame plays nothing
+        # (libmpg123 at most that frame, a few milliseconds, after a LAME tag).
+        kept, seconds = 0, 0.0
+        findings.append(
+            Finding(
+                "no_audio",
+                f"no audio: the stream ends within its first audio frame (byte {positions[0]}); "
+                "a decoder needs a second frame header to start, so it plays nothing: "
+                "callers would hear silence",
+                positions[0],
+                error=True,
+            )
+        )
+    elif quiet.everything_silent and kept:
         findings.append(
             Finding(
                 "no_audio",
                 "every frame is digital silence: callers would hear nothing",
+                first.offset,
+                error=True,
+            )
+        )
+    elif quiet.everything_inaudible and kept:
+        findings.append(
+            Finding(
+                "no_audio",
+                "plays as silence (below -60 dBFS): by the side information of every frame, "
+                f"nothing in it is louder than about {_dbfs(quiet.loudest)} dBFS (dither, "
+                "hiss or near-silence); callers would hear nothing",
                 first.offset,
                 error=True,
             )
@@ -1206,7 +1341,7 @@ def _summarise(buf: Buffer, w: _Walk, findings: list[Finding], end: int) -> Audi
         encoder_padding=tag.padding if lame and tag else 0,
         header=tag.kind if tag else None,
         header_seconds=header_seconds,
-        leading_silence_seconds=silence,
+        leading_silence_seconds=quiet.silence_seconds,
         findings=tuple(findings),
     )
 
@@ -1215,21 +1350,67 @@ def _summarise(buf: Buffer, w: _Walk, findings: list[Finding], end: int) -> Audi
 _SILENCE_HORIZON_SECONDS = 61
 
 
-def _leading_silence(buf: Buffer, w: _Walk, end: int, skip: int) -> tuple[float, bool]:
-    """Seconds of digital silence at the start, and whether that is the whole stream."""
+class _Quiet:
+    """What the frames from the start say about silence (see :func:`_quiet_start`)."""
+
+    __slots__ = ("everything_inaudible", "everything_silent", "loudest", "silence_seconds")
+
+    def __init__(self, silence: float, silent: bool, inaudible: bool, loudest: float) -> None:
+        self.silence_seconds = silence  # digital silence (below -80 dBFS) at the start
+        self.everything_silent = silent  # the whole stream is digital silence
+        self.everything_inaudible = inaudible  # the whole stream stays below -60 dBFS
+        self.loudest = loudest  # the loudest level seen, full scale 1.0
+
+
+def _quiet_start(buf: Buffer, w: _Walk, end: int, skip: int) -> _Quiet:
+    """Walk the frames from the start while they stay inaudible (below -60 dBFS by
+    :func:`_granule_levels`): the leading digital silence (no spectral line above
+    -80 dBFS), and whether the whole stream is digital silence or inaudible.
+
+    Every frame is judged, in order, up to the first one that could be heard, so music
+    stops the loop within a frame or two, and a file is called silent only when every frame
+    (up to a minute of them) was judged. A granule's sound spreads over the two granules
+    after it, so around a transient the levels of three granules are added up.
+    """
     h = w.segments[0].first
     spf = h.samples_per_frame
     limit = _SILENCE_HORIZON_SECONDS * h.sample_rate // spf
     positions = w.positions
-    silent = cut = 0
+    silent = judged = cut = 0
+    loudest = 0.0
+    leading = everywhere = True  # digital silence so far: from the start, in every frame
+    recent: list[tuple[float, bool]] = [(0.0, False), (0.0, False)]  # two granules before
+    # An impulse coded in long blocks can play 30 dB louder than its loudest line: only an
+    # encoder that codes transients in short blocks earns the "likely" level of a long block.
+    # LAME does (its own tag says LAME), and so does any stream seen switching windows.
+    tag = w.segments[0].tag
+    switches = tag is not None and (tag.encoder or "").startswith("LAME")
     for pos in itertools.islice(positions, limit):
         here = _header_at(buf, pos)
         if here is None or not here.length or pos + here.length > end:
             cut += 1  # a cut last frame: too little to judge, and no sound to speak of
             continue
-        if not _is_silent(buf, pos, here):
+        frame = lines = 0.0
+        for line, likely, most, transient in _granule_levels(buf, pos, here):
+            switches = switches or transient
+            level = likely if switches else most
+            (a, ta), (b, tb) = recent
+            frame = max(frame, a + b + level if transient or ta or tb else level)
+            lines = max(lines, line)
+            recent = [(b, tb), (level, transient)]
+        loudest = max(loudest, frame)
+        if frame >= _INAUDIBLE_AMPLITUDE:
             break
-        silent += 1
+        quiet = lines < _SILENT_AMPLITUDE
+        leading = leading and quiet
+        everywhere = everywhere and quiet
+        silent += leading
+        judged += 1
     samples = silent * spf - skip
-    everything = silent > 0 and silent + cut == len(positions)
-    return max(0.0, samples / h.sample_rate), everything
+    everything = judged > 0 and judged + cut == len(positions)
+    return _Quiet(max(0.0, samples / h.sample_rate), everything and everywhere, everything, loudest)
+
+
+def _dbfs(level: float) -> str:
+    """A level (full scale 1.0) in whole dBFS, as a person reads it: "-68"."""
+    return "-inf" if level <= 0 else f"{20 * math.log10(level):.0f}"

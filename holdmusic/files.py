@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 from holdmusic.rules import DEFAULT_LIMITS, DEFAULT_MAX_BYTES, Limits, Verdict, check_path
 
@@ -48,10 +47,16 @@ def _walk_folder(top: str) -> list[str]:
                     if is_dir:
                         stack.append(entry.path)
                     elif entry.name.lower().endswith(".mp3"):
-                        found.append((Path(entry.path).parts, entry.path))
+                        found.append((_parts(entry.path), entry.path))
         except OSError:
-            found.append((Path(folder).parts, folder))  # judged as unreadable, by path
+            found.append((_parts(folder), folder))  # judged as unreadable, by path
     return [path for _, path in sorted(found)]
+
+
+def _parts(path: str) -> tuple[str, ...]:
+    """A path's components, for sorting a folder before its neighbours' files ("a/z" before
+    "a-b"), as ``pathlib.Path.parts`` would order them; pathlib itself costs start-up time."""
+    return tuple(p for p in path.split(os.sep) if p and p != ".")
 
 
 # Worker processes pay off once the work outlasts starting them (a fork, a pool, results

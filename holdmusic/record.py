@@ -30,31 +30,22 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from holdmusic import __version__, configid, nesting, runlock
+from holdmusic import __version__, configid, nesting, runlock, statuses
 from holdmusic.errors import HoldmusicError, UsageError
 from holdmusic.tempfiles import write_atomic
 
-# Item statuses, here once: the report, publish's outcomes and rollback all speak them.
-UPDATED = "updated"
-UNCHANGED = "unchanged"
-FAILED = "failed"
-SKIPPED = "skipped"  # deliberately left alone (e.g. changed by someone since)
-WOULD_UPDATE = "would_update"  # dry run
-QUEUED = "queued"  # nothing sent yet
-NOT_ATTEMPTED = "not_attempted"  # never tried: the run stopped first (not a failure of its own)
-PENDING = "pending"  # a PUT was sent (or about to be): it may have been applied
-MISMATCHED = "mismatched"  # Daily accepted the PUT but holds another URL (stored_url)
-STATUSES = (
-    UPDATED,
-    UNCHANGED,
-    FAILED,
-    SKIPPED,
-    WOULD_UPDATE,
-    QUEUED,
-    NOT_ATTEMPTED,
-    PENDING,
-    MISMATCHED,
-)
+# Item statuses, here once: the report, publish's outcomes and rollback all speak them. They
+# are defined in holdmusic.statuses (which imports nothing, for the CLI) and named here too.
+UPDATED = statuses.UPDATED
+UNCHANGED = statuses.UNCHANGED
+FAILED = statuses.FAILED
+SKIPPED = statuses.SKIPPED
+WOULD_UPDATE = statuses.WOULD_UPDATE
+QUEUED = statuses.QUEUED
+NOT_ATTEMPTED = statuses.NOT_ATTEMPTED
+PENDING = statuses.PENDING
+MISMATCHED = statuses.MISMATCHED
+STATUSES = statuses.STATUSES
 FORMAT = 1
 # A report of 10,000 configs is ~4 MB and nests 4 levels (report, items, item,
 # changed_fields); these bounds are checked before parsing.

@@ -336,7 +336,8 @@ def check_bytes(data: audio.Buffer, name: str, limits: Limits = DEFAULT_LIMITS) 
 def _judge(info: audio.AudioInfo, limits: Limits) -> list[Problem]:
     problems: list[Problem] = []
     seconds = info.duration_seconds
-    if info.samples == 0:
+    said = any(f.code == "no_audio" for f in info.findings)  # the walk said why already
+    if info.samples == 0 and not said:
         problems.append(
             _error(
                 "no_audio",

@@ -584,7 +584,10 @@ def test_a_one_frame_chain_needs_evidence(tmp_path: Path) -> None:
     """A header whose frame length lands exactly on the end of the file is no MP3 by
     itself: not inside other data, not over side information no decoder accepts."""
     frame = adversarial.HEADER_128 + bytes(413)  # zero side info: a decodable frame
-    assert audio.analyze(frame).samples == 1152  # at the start of a file, it is one
+    info = audio.analyze(frame)  # at the start of a file, it is one, and an MP3...
+    assert info.format.frame_count == 1
+    assert info.samples == 0  # ...that plays nothing: a decoder needs a second header
+    assert [f.code for f in info.findings] == ["no_audio"]
     with pytest.raises(audio.NotMP3):
         audio.analyze(bytes(range(256)) * 20 + frame)  # in the middle of other data
     garbage = adversarial.HEADER_128 + b"\xff" * 413  # big_values 511 in every granule

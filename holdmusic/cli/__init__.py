@@ -12,7 +12,6 @@ import io
 import os
 import signal
 import sys
-import traceback
 from collections.abc import Iterator
 from typing import Any, TextIO
 
@@ -85,6 +84,8 @@ def _fail(ctx: click.Context, message: str, code: int, *, bug: bool = False) -> 
     # Tracebacks are for bugs: a HoldmusicError (a 404, a refused key, a bad file) is an
     # ordinary outcome whose one line says all there is, --verbose or not.
     if bug and ctx.find_root().params.get("verbose"):
+        import traceback  # only for a bug, with --verbose
+
         traceback.print_exc()
     click.secho(f"error: {printable(message)}", fg="red", err=True)
     sys.exit(code)

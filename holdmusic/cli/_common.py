@@ -8,7 +8,6 @@ only); stage modules are imported inside the helpers that need them.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -17,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from holdmusic import rules
-from holdmusic.record import (
+from holdmusic.statuses import (
     FAILED,
     MISMATCHED,
     NOT_ATTEMPTED,
@@ -39,10 +38,6 @@ __all__ = [  # the record's statuses are re-exported: commands compare against t
     "UPDATED",
     "WOULD_UPDATE",
 ]
-
-# The storage module's own defaults, not copies, so `--help` and StorageSettings agree by
-# construction (storesettings imports no boto3).
-from holdmusic.storesettings import DEFAULT_CACHE_CONTROL, DEFAULT_PREFIX
 
 if TYPE_CHECKING:
     from holdmusic.daily import DailyClient
@@ -191,6 +186,11 @@ def concurrency_option(f: click.decorators.FC) -> click.decorators.FC:
 
 
 def prefix_option(help_text: str) -> Callable[[click.decorators.FC], click.decorators.FC]:
+    # The storage module's own defaults, not copies, so `--help` and StorageSettings agree by
+    # construction; imported here, when a command that stores declares its options, so
+    # `holdmusic validate` does not load them.
+    from holdmusic.storesettings import DEFAULT_PREFIX
+
     return click.option(
         "--prefix",
         envvar="HOLDMUSIC_PREFIX",
@@ -205,6 +205,8 @@ def storage_option_set(
     bucket_required: bool,
 ) -> Callable[[click.decorators.FC], click.decorators.FC]:
     """The options of every command that uploads; each also reads an environment variable."""
+    from holdmusic.storesettings import DEFAULT_CACHE_CONTROL
+
     options = [
         click.option(
             "--bucket",
@@ -262,7 +264,9 @@ def storage_option_set(
     return decorate
 
 
-storage_options = storage_option_set(bucket_required=True)
+def storage_options(f: click.decorators.FC) -> click.decorators.FC:
+    """The storage options with --bucket required (built when a command uses them)."""
+    return storage_option_set(bucket_required=True)(f)
 
 
 STORAGE_KEYS = (
@@ -364,6 +368,8 @@ def end_verdicts(
 
 
 def print_json(value: Any) -> None:
+    import json  # only for --json: a text run does not load it
+
     click.echo(json.dumps(value, indent=2))
 
 
