@@ -1,15 +1,20 @@
 """Where hold music is stored: the settings every storage command shares, checked on
-construction, and the advice for a prefix that is not public.
+construction; the :class:`Store` seam; keys and URLs, which need no request.
 
-Kept apart from :mod:`holdmusic.storage` so the CLI's option defaults and ``doctor``'s
-advice need no boto3 (``holdmusic validate`` and ``--help`` stay fast).
+Kept apart from :mod:`holdmusic.storage` (boto3) so that the CLI's option defaults,
+``doctor``'s advice and a dry run's planned URL need no boto3 (``holdmusic validate``
+and ``--help`` stay fast, and a dry run never imports it).
 """
 
 from __future__ import annotations
 
+import os
 import re
-from dataclasses import dataclass
-from urllib.parse import urlsplit
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Protocol
+from urllib.parse import quote, urlsplit
 
 from holdmusic.errors import UsageError
 
@@ -92,3 +97,93 @@ def public_hint(settings: StorageSettings) -> str:
         f"--prefix {settings.prefix} --apply' (on AWS, Block Public Access must allow public "
         "bucket policies), or use --acl public-read on a bucket that still uses ACLs"
     )
+
+
+def resolve_endpoint(settings: StorageSettings, env: Mapping[str, str]) -> StorageSettings:
+    """The settings with boto3's own endpoint variables (``AWS_ENDPOINT_URL_S3``, then
+    ``AWS_ENDPOINT_URL``) applied when no endpoint was given. Called by an interface, which
+    reads the environment; nothing below it does."""
+    if settings.endpoint_url:
+        return settings
+    url = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
+    return replace(settings, endpoint_url=url) if url else settings
+
+
+def custom_endpoint(settings: StorageSettings) -> str | None:
+    """The non-AWS endpoint in use, if any."""
+    url = settings.endpoint_url
+    if url and not (urlsplit(url).hostname or "").endswith(".amazonaws.com"):
+        return url
+    return None
+
+
+def describe_endpoint(settings: StorageSettings) -> str:
+    return custom_endpoint(settings) or "AWS S3"
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    bucket: str
+    key: str
+    url: str
+    sha256: str
+    size_bytes: int
+    uploaded: bool  # False when an identical object was already there
+
+
+def slug(filename: str) -> str:
+    """Lowercase ASCII words joined by '-': no separators or dots from the user's name."""
+    stem = os.path.basename(filename.replace("\\", "/"))
+    if stem.lower().endswith(".mp3"):
+        stem = stem[:-4]
+    ascii_ = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()
+    words = re.sub(r"[^a-z0-9]+", "-", ascii_.lower()).strip("-")
+    return words[:60].rstrip("-") or "audio"
+
+
+def object_key(prefix: str, filename: str, sha256: str) -> str:
+    """``{prefix}{slug}-{16 hex of sha256}.mp3``: new bytes, new URL; same bytes, same URL."""
+    return f"{prefix}{slug(filename)}-{sha256[:16]}.mp3"
+
+
+def direct_url(settings: StorageSettings, key: str, region: str | None = None) -> str:
+    """The object's URL on the storage service itself, whatever the public base URL."""
+    path = quote(key, safe="/")
+    custom = custom_endpoint(settings)
+    if custom:
+        return f"{custom.rstrip('/')}/{quote(settings.bucket)}/{path}"
+    region = region or settings.region or "us-east-1"
+    if "." in settings.bucket:  # a dotted name breaks the wildcard TLS certificate
+        return f"https://s3.{region}.amazonaws.com/{settings.bucket}/{path}"
+    return f"https://{settings.bucket}.s3.{region}.amazonaws.com/{path}"
+
+
+def public_url(settings: StorageSettings, key: str, region: str | None = None) -> str:
+    """Where anonymous clients (Daily) fetch the object."""
+    if settings.public_base_url:
+        return settings.public_base_url.rstrip("/") + "/" + quote(key, safe="/")
+    return direct_url(settings, key, region)
+
+
+def plan_url(settings: StorageSettings, filename: str, sha256: str) -> str:
+    """The URL a file would get, without a request (a dry run)."""
+    return public_url(settings, object_key(settings.prefix, filename, sha256))
+
+
+class Store(Protocol):
+    """Where validated bytes go. :class:`holdmusic.storage.S3Store` is the real one (one
+    boto3 client per store, so one per run); a test may pass any object with these."""
+
+    settings: StorageSettings
+
+    def put_if_absent(self, data: bytes, sha256: str, filename: str) -> StoredObject:
+        """Put ``data`` under its content-addressed key unless the same bytes are there."""
+
+    def public_url(self, key: str) -> str:
+        """Where anonymous clients fetch ``key``."""
+
+    def direct_url(self, key: str) -> str:
+        """``key`` on the storage service itself, whatever the public base URL."""
+
+    def plan_url(self, filename: str, sha256: str) -> str:
+        """The URL a file would get, without a request."""
