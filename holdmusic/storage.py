@@ -364,7 +364,8 @@ def describe_error(
         if code == "AccessControlListNotSupported":
             return (
                 f"bucket {b!r} has ACLs disabled (Object Ownership: bucket owner enforced): "
-                "use --acl none and make the prefix public with 'holdmusic bucket-policy --apply'"
+                "set the ACL to none (HOLDMUSIC_ACL) and make the prefix public with "
+                "'holdmusic bucket-policy --apply'"
             )
         if code == "AccessDenied" or status == 403:
             if "public" in msg.lower() and "block" in msg.lower():

@@ -19,6 +19,18 @@ from urllib.parse import quote, urlsplit
 from holdmusic.errors import UsageError
 
 DEFAULT_PREFIX = "hold-music/"
+
+
+class SettingValueError(UsageError):
+    """A storage setting is wrong. ``setting`` names it (``bucket``, ``prefix``, ``acl``,
+    ``endpoint_url``, ``public_base_url``), so that an interface can say where it is set
+    (the CLI: its option and environment variable); the message names the variable."""
+
+    def __init__(self, setting: str, message: str) -> None:
+        super().__init__(message)
+        self.setting = setting
+
+
 DEFAULT_CACHE_CONTROL = "public, max-age=31536000, immutable"
 
 
@@ -40,16 +52,19 @@ class StorageSettings:
             object.__setattr__(self, "prefix", self.prefix + "/")
         check_prefix(self.prefix)
         if not self.bucket:
-            raise UsageError("a bucket is required: --bucket or HOLDMUSIC_BUCKET")
+            raise SettingValueError("bucket", "a bucket is required (HOLDMUSIC_BUCKET)")
         if not _BUCKET_NAME.fullmatch(self.bucket):
-            raise UsageError(
-                f"invalid bucket name {self.bucket!r}: letters, digits, '.', '-' and '_' only"
+            raise SettingValueError(
+                "bucket",
+                f"invalid bucket name {self.bucket!r}: letters, digits, '.', '-' and '_' only",
             )
         if self.acl not in ("none", "public-read"):
-            raise UsageError(f"--acl must be 'none' or 'public-read', not {self.acl!r}")
-        for flag, url in (
-            ("--endpoint-url", self.endpoint_url),
-            ("--public-base-url", self.public_base_url),
+            raise SettingValueError(
+                "acl", f"the ACL must be 'none' or 'public-read', not {self.acl!r}"
+            )
+        for setting, flag, url in (
+            ("endpoint_url", "the endpoint URL", self.endpoint_url),
+            ("public_base_url", "the public base URL", self.public_base_url),
         ):
             if url is None:
                 continue
@@ -57,16 +72,19 @@ class StorageSettings:
                 parts = urlsplit(url)
                 has_credentials = parts.username is not None or parts.password is not None
             except ValueError:
-                raise UsageError(f"{flag} is not a URL") from None
+                raise SettingValueError(setting, f"{flag} is not a URL") from None
             if has_credentials:
                 # Never echoed: it would print the password. Storage credentials come from
                 # boto3's usual sources; public URLs are fetched anonymously.
-                raise UsageError(
+                raise SettingValueError(
+                    setting,
                     f"{flag} must not contain credentials (user:password@); storage "
-                    "credentials come from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a profile"
+                    "credentials come from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a profile",
                 )
             if not (parts.scheme in ("http", "https") and parts.hostname):
-                raise UsageError(f"{flag} must be an http:// or https:// URL, not {url!r}")
+                raise SettingValueError(
+                    setting, f"{flag} must be an http:// or https:// URL, not {url!r}"
+                )
 
 
 # What botocore itself accepts; AWS is stricter for new buckets, the service will say so.
@@ -79,15 +97,16 @@ def check_prefix(prefix: str) -> None:
     ('*', '?', '${...}'): '--prefix *' once made every object of a bucket public."""
     bad = next((c for c in prefix if c in "*?$" or ord(c) < 32 or ord(c) == 127), None)
     if bad is not None:
-        raise UsageError(
+        raise SettingValueError(
+            "prefix",
             f"prefix {prefix!r} contains {bad!r}: a prefix is a literal folder name "
-            "(in a bucket policy '*', '?' and '${...}' would widen what is public)"
+            "(in a bucket policy '*', '?' and '${...}' would widen what is public)",
         )
     if prefix.startswith("/"):
-        raise UsageError(f"prefix {prefix!r} must not start with '/'")
+        raise SettingValueError("prefix", f"prefix {prefix!r} must not start with '/'")
     parts = prefix.split("/")[:-1] if prefix.endswith("/") else prefix.split("/")
     if prefix and any(p in ("", ".", "..") for p in parts):
-        raise UsageError(f"prefix {prefix!r} has an empty, '.' or '..' part")
+        raise SettingValueError("prefix", f"prefix {prefix!r} has an empty, '.' or '..' part")
 
 
 def public_hint(settings: StorageSettings) -> str:
@@ -95,7 +114,8 @@ def public_hint(settings: StorageSettings) -> str:
     return (
         f"Make the prefix public with 'holdmusic bucket-policy --bucket {settings.bucket} "
         f"--prefix {settings.prefix} --apply' (on AWS, Block Public Access must allow public "
-        "bucket policies), or use --acl public-read on a bucket that still uses ACLs"
+        "bucket policies), or set the public-read ACL (HOLDMUSIC_ACL=public-read) on a bucket "
+        "that still uses ACLs"
     )
 
 

@@ -42,6 +42,16 @@ COMMANDS = {
     "doctor": "doctor:doctor",
 }
 
+# Where each storage setting comes from on the command line (library messages name the
+# setting and its variable, not this interface's options).
+SETTINGS = {
+    "bucket": "--bucket or HOLDMUSIC_BUCKET",
+    "prefix": "--prefix or HOLDMUSIC_PREFIX",
+    "acl": "--acl or HOLDMUSIC_ACL",
+    "endpoint_url": "--endpoint-url or HOLDMUSIC_ENDPOINT_URL",
+    "public_base_url": "--public-base-url or HOLDMUSIC_PUBLIC_BASE_URL",
+}
+
 VERBOSE_HELP = "Show request details, and a traceback when holdmusic hits a bug."
 
 
@@ -195,6 +205,9 @@ def _fail(ctx: click.Context, exc: BaseException, code: int) -> NoReturn:
         click.echo("interrupted", err=True)
         sys.exit(130)
     message = problem.message
+    where = SETTINGS.get(getattr(exc, "setting", ""))
+    if where:
+        message += f" (set with {where})"
     if bug:
         message += " (run with --verbose for details)"
     click.secho(f"error: {printable(message)}", fg="red", err=True)
