@@ -43,7 +43,7 @@ def show(value: object) -> str:
 def cell(value: object) -> str:
     """A value made safe for a table cell: one line, and no tab (a tab is a column when
     piped)."""
-    return printable(str(value)).replace("\t", "\\t")
+    return printable(str(value)).replace("\t", "\\x09")
 
 
 def styled_status(status: app.Status) -> str:
