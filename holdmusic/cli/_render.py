@@ -212,11 +212,12 @@ class Steps:
         elif isinstance(event, app.FilePublished):
             for line in published_lines(event):
                 click.echo(line, err=True)
-        elif isinstance(event, app.ConfigOutcome):
-            if event.item.status != app.Status.NOT_ATTEMPTED:  # the summary counts those
-                click.echo("  " + outcome_line(event.item), err=True)
-        elif isinstance(event, app.Notice):
-            click.echo(f"{event.level}: {show(event.text)}", err=True)
+        elif (
+            isinstance(event, app.ConfigOutcome)
+            and event.item.status != app.Status.NOT_ATTEMPTED  # the summary counts those
+        ):
+            click.echo("  " + outcome_line(event.item), err=True)
+        # Notices repeat what a step above has shown in full (a failed public check).
 
 
 class Bar:
