@@ -385,3 +385,9 @@ def test_daily_answers_map_to_errors_and_problem_codes(
     assert type(info.value).__name__ == kind
     assert app.problem_for(info.value).code == code
     assert not app.is_usage(info.value)
+
+
+def test_every_status_has_a_colour() -> None:
+    from holdmusic.cli._render import STATUS_COLOURS
+
+    assert set(STATUS_COLOURS) == {s.value for s in Status}

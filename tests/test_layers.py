@@ -136,6 +136,22 @@ def test_only_the_edges_read_holdmusic_variables() -> None:
     assert readers <= allowed, sorted(readers - allowed)
 
 
+def test_validate_loads_no_run_machinery() -> None:
+    """`holdmusic validate FILE` stays fast: the app layer is lazy, and validate needs
+    neither the run's vocabulary (record, progress, secrets, tempfiles) nor the network."""
+    code = (
+        "import sys, runpy; sys.argv = ['holdmusic', 'validate', "
+        f"{str(REPO / 'samples' / 'welcome-mono.mp3')!r}]\n"
+        "try:\n    runpy.run_module('holdmusic', run_name='__main__')\n"
+        "except SystemExit:\n    pass\n"
+        "heavy = ('holdmusic.record', 'holdmusic.progress', 'holdmusic.app.runs', 'httpx', "
+        "'boto3', 'rich', 'av', 'mutagen')\n"
+        "print(sorted(m for m in heavy if m in sys.modules), file=sys.stderr)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stderr.strip().splitlines()[-1] == "[]", out.stderr
+
+
 def test_a_dry_run_never_imports_boto3() -> None:
     """A dry run plans the URL (app.PlanningStore); Daily is read through a mock."""
     code = f"""

@@ -21,16 +21,18 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress, TaskID
 
+# By the statuses' values (app.Status is a StrEnum), so that `holdmusic validate`, which
+# prints no status, does not load the run's vocabulary.
 STATUS_COLOURS = {
-    app.Status.UPDATED: "green",
-    app.Status.UNCHANGED: "green",
-    app.Status.WOULD_UPDATE: "cyan",
-    app.Status.FAILED: "red",
-    app.Status.SKIPPED: "yellow",
-    app.Status.NOT_ATTEMPTED: "yellow",
-    app.Status.QUEUED: "yellow",
-    app.Status.PENDING: "red",
-    app.Status.MISMATCHED: "red",
+    "updated": "green",
+    "unchanged": "green",
+    "would_update": "cyan",
+    "failed": "red",
+    "skipped": "yellow",
+    "not_attempted": "yellow",
+    "queued": "yellow",
+    "pending": "red",
+    "mismatched": "red",
 }
 _VERDICT_COLOURS = {"PASSED": "green", "PASSED, with warnings": "yellow", "FAILED": "red"}
 
