@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from holdmusic import configid, nesting
-from holdmusic.errors import HoldmusicError, UsageError
+from holdmusic.errors import HoldmusicError
 
 CSV_COLUMNS = ("config_id", "file")
 # 10,000 assignments (the most configs holdmusic lists) take ~900 KB as TOML; twice that
@@ -41,13 +41,12 @@ MAX_TOML_DEPTH = 8
 
 
 class ManifestError(HoldmusicError):
-    """The manifest is unusable; the message lists every bad row."""
+    """The manifest is unusable; the message lists every bad row. Whatever is wrong with
+    it, the CLI exits 1 (like a file that fails validation): the command line was fine."""
 
 
-class ManifestIdError(ManifestError, UsageError):
-    """The manifest names a config id outside the allowed form (a usage error, exit 2)."""
-
-    exit_code = 2
+class ManifestIdError(ManifestError):
+    """The manifest names a config id outside the allowed form."""
 
 
 @dataclass(frozen=True)

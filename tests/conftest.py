@@ -131,10 +131,16 @@ def run_cli() -> Callable[..., Result]:
 
 @pytest.fixture
 def stack(
-    s3_env: SeaweedS3, daily: DailyStandIn, monkeypatch: pytest.MonkeyPatch
+    s3_env: SeaweedS3,
+    daily: DailyStandIn,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Stack]:
     """SeaweedFS + the Daily stand-in, with os.environ pointing holdmusic at both and a
-    fresh public bucket (prefix hold-music/) and a fresh private one."""
+    fresh public bucket (prefix hold-music/) and a fresh private one. The working folder is
+    a fresh one too: every publish writes a report there by default (issue 18), and a test
+    must not leave reports in the clone."""
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
     public = s3_env.make_bucket(public_prefix="hold-music/")
     private = s3_env.make_bucket()
     monkeypatch.setenv("DAILY_API_KEY", daily.api_key)

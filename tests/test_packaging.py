@@ -50,6 +50,10 @@ def test_the_wheel_holds_the_package_and_the_license_only(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert "holdmusic/cli/validate.py" in names
     assert "holdmusic/py.typed" in names
+    # the JSON Schemas ship with the package (issue 18)
+    assert {"holdmusic/schemas/validate.schema.json", "holdmusic/schemas/defs.schema.json"} <= set(
+        names
+    )
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names), names
     # development aids stay out of what users install
     assert not [n for n in names if n.startswith(("tests/", "scripts/", "benchmarks/"))]
