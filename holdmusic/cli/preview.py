@@ -16,7 +16,12 @@ import click
 @click.option("--alaw", is_flag=True, help="G.711 A-law (Europe and most of the world) "
               "instead of μ-law (North America, Japan).")  # fmt: skip
 @click.option("--force", is_flag=True, help="Replace OUTPUT if it exists.")
-def preview(path: str, output: str | None, alaw: bool, force: bool) -> None:
+@click.option(
+    "--twice",
+    is_flag=True,
+    help="Render FILE twice back to back, as Daily plays hold music: hear the seam.",
+)
+def preview(path: str, output: str | None, alaw: bool, force: bool, twice: bool) -> None:
     """Render FILE the way a narrowband phone call carries it: mono, 300-3400 Hz,
     8 kHz, G.711 in a WAV that plays anywhere. Listen before you publish.
 
@@ -27,9 +32,10 @@ def preview(path: str, output: str | None, alaw: bool, force: bool) -> None:
     from holdmusic.studio import phone
 
     out = output or studio.default_output(path, ".caller.wav")
-    p = phone.preview(path, out, alaw=alaw, force=force)
+    p = phone.preview(path, out, alaw=alaw, force=force, twice=twice)
     law = "A-law" if alaw else "μ-law"
+    played = ", played twice as Daily does" if twice else ""
     click.echo(
         f"Wrote {p.output}: {p.seconds:.3f} s, 8 kHz mono G.711 {law} WAV, "
-        f"{p.size_bytes:,} bytes: what a caller on a narrowband line hears"
+        f"{p.size_bytes:,} bytes: what a caller on a narrowband line hears{played}"
     )

@@ -340,7 +340,9 @@ class _Window:
     sound: bool  # anything above _SOUND_DBFS at all
 
 
-def _read_window(av: Any, path: str, container: Any, stream: Any, s: FixSettings) -> _Window:
+def _read_window(
+    av: Any, path: str, container: Any, stream: Any, s: FixSettings, *, seek: bool = True
+) -> _Window:
     """Decode from --start (seeking when it is far in) to as far as the output and the cut
     search need, resampled and down-mixed to the output's format. Memory holds about the
     output's length plus the search's margin: nothing before --start, and only half a
@@ -358,14 +360,17 @@ def _read_window(av: Any, path: str, container: Any, stream: Any, s: FixSettings
     margin = max(cutting.PAUSE_CONTEXT_SECONDS, (s.crossfade_seconds if s.loop else 0) + 1) + 1
     need_after_sound = round((max(s.max_seconds, s.longest_output()) + margin) * rate)
     seeked = False
-    if s.start_seconds > _SEEK_AFTER_SECONDS:
+    if seek and s.start_seconds > _SEEK_AFTER_SECONDS:
         try:
             container.seek(
                 int((s.start_seconds - 1) / stream.time_base), stream=stream, backward=True
             )
             seeked = True
         except (av.FFmpegError, OverflowError, ValueError, ZeroDivisionError, TypeError):
-            pass  # not seekable: decode from the start and drop what comes before
+            # No index to seek by (a FLAC without a seek table...), and a failed seek may
+            # leave the demuxer anywhere: decode from the top, dropping what comes first.
+            with _open_input(av, path) as again:
+                return _read_window(av, path, again, _audio_stream(path, again), s, seek=False)
 
     frames: deque[Any] = deque()
     kept = 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,11 +39,14 @@ class Preview:
     size_bytes: int
 
 
-def preview(path: str, output: str, *, alaw: bool = False, force: bool = False) -> Preview:
+def preview(
+    path: str, output: str, *, alaw: bool = False, force: bool = False, twice: bool = False
+) -> Preview:
     """Render what a caller on a narrowband line hears: mono, 300-3400 Hz, 8 kHz, G.711
     (μ-law, or A-law) in a WAV any player opens. Same safety as :func:`fix`: the input is
     only read, the output appears complete or not at all, and replaces a file only with
-    ``force``."""
+    ``force``. ``twice``: the file played twice back to back, as Daily plays hold music,
+    through one phone path, so the seam sounds as a caller hears it."""
     av = load_av("holdmusic preview")
     check_output(path, output, force)
     container = _open_input(av, path)
@@ -54,7 +58,7 @@ def preview(path: str, output: str, *, alaw: bool = False, force: bool = False) 
             with av.open(tmp, "w", format="wav") as out:
                 enc = out.add_stream(codec, rate=PHONE_RATE, layout="mono")
                 chain: _Chain | None = None
-                for frame in _decoded(path, container, stream):
+                for frame in _plays(av, path, container, stream, 2 if twice else 1):
                     if chain is None:
                         chain = _Chain(
                             av,
@@ -79,6 +83,15 @@ def preview(path: str, output: str, *, alaw: bool = False, force: bool = False) 
         size = os.path.getsize(tmp)
         _publish(tmp, output, force)
     return Preview(output, codec, samples / PHONE_RATE, size)
+
+
+def _plays(av: Any, path: str, container: Any, stream: Any, times: int) -> Iterator[Any]:
+    """The decoded audio, ``times`` times in a row (reopened for each play after the first:
+    every decoder starts clean, as a player's does)."""
+    yield from _decoded(path, container, stream)
+    for _ in range(times - 1):
+        with _open_input(av, path) as again:
+            yield from _decoded(path, again, _audio_stream(path, again))
 
 
 def _encode(out: Any, enc: Any, frame: Any) -> None:
