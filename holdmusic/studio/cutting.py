@@ -230,20 +230,22 @@ def place_cut(
             best = cut
     if best is not None:
         return best
-    # No pause: among the moments of the search, the latest that is nearly as quiet (relative
-    # to the music around it) as the quietest. In evenly loud music that is the limit
-    # itself; where a voice or a loud phrase stands out even a little, it is before it.
+    # No pause. In evenly loud music the limit is as good as anywhere: the cut stays there.
+    # Where the music at the limit stands out (a voice, a loud phrase: LOUD_AT_LIMIT_DB over
+    # the quietest moment of the search), the cut moves back to the latest moment nearly
+    # as quiet as the quietest.
     hi = min(limit, available - fade) if loop else limit
     moments = _moments(c, search_from, hi)
     if not moments:
-        end = hi
-        return Cut(end, end if loop else max(end - fade, lowest), False)
+        return Cut(hi, hi if loop else max(hi - fade, lowest), False)
     quietest_at, deepest = min(moments, key=lambda m: (m[1], -m[0]))
-    end = max(at for at, depth in moments if depth <= deepest + NEAR_QUIETEST_DB)
+    end = hi
+    if moments[-1][1] > deepest + LOUD_AT_LIMIT_DB:
+        end = max(at for at, depth in moments if depth <= deepest + NEAR_QUIETEST_DB)
     return Cut(end, end if loop else max(end - fade, lowest), False, quietest_at, -deepest)
 
 
-# Without a pause, a moment this close (dB) to the quietest one is as good a cut.
+LOUD_AT_LIMIT_DB = 3.0
 NEAR_QUIETEST_DB = 1.5
 
 
