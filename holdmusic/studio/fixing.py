@@ -183,7 +183,9 @@ class FixResult:
     start_seconds: float
     fade_in_seconds: float
     fade_out_seconds: float
-    input_loudness_lufs: float  # of the kept audio, folded to the output's channels
+    # The source over the stretch fix read (from --start), folded to the output's channels:
+    # before silence trimming, announcements, shaping and gain.
+    input_loudness_lufs: float
     output_loudness_lufs: float  # measured on the encoded file
     output_true_peak_dbtp: float  # measured on the encoded file
     gain_db: float
@@ -732,7 +734,7 @@ def fix(
         start_seconds=s.start_seconds,
         fade_in_seconds=fade_in / rate,
         fade_out_seconds=fade_out / rate,
-        input_loudness_lufs=before.integrated_lufs,
+        input_loudness_lufs=first.integrated_lufs,
         output_loudness_lufs=after.integrated_lufs,
         output_true_peak_dbtp=after.true_peak_dbtp,
         gain_db=gain,
