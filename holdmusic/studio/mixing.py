@@ -236,6 +236,11 @@ def fit_shelves(av: Any, frames: list[Any], share: float) -> Shaping | None:
     alone, as measured on the output) to TARGET_SHARE, or None when a gentle one cannot
     get it over 0.5. The share is monotonic in the shelf's gain: a few measurements of it
     (secant steps between the two ends) find the gain."""
+    # Even if every bit of energy outside the band sat deep in a shelf, the share could
+    # rise no higher than this: under 0.5, no need to measure anything.
+    floor = 10 ** (-MAX_SHELF_DB / 10)
+    if share <= 0 or share / (share + floor * (1 - share)) < 0.5:
+        return None
     for side in ("low", "high"):
 
         def with_gain(g: float, side: str = side) -> Shaping:
