@@ -908,3 +908,70 @@ def test_a_long_silence_is_not_kept_while_looking_for_sound(
         "say where with --start"
     ) in r.stderr
     assert mb < 300, mb
+
+
+# --- the cut's decisions, on contours written by hand -------------------------------------------
+
+
+def _contour(levels: list[float]) -> Any:
+    from holdmusic.studio.cutting import Contour
+
+    return Contour(hop=100, momentary=tuple(levels), integrated=-20.0)
+
+
+def test_place_cut_prefers_the_latest_pause_and_fits_the_fade_inside_it() -> None:
+    from holdmusic.studio.cutting import place_cut
+
+    # 1 kHz "rate", 100-sample hops: value k is the 400 ms ending at (k + 1) * 100.
+    levels = [-20.0] * 700
+    levels[500:520] = [-32.0] * 20  # a 2 s pause from 50 s (the bed alone between voices)
+    levels[530:533] = [-30.0] * 3  # a short one, later: three values, the minimum
+    cut = place_cut(_contour(levels), 1000, limit=59_500, lowest=0, fade=2000, loop=False,
+                    available=70_000)  # fmt: skip
+    assert cut.at_pause and cut.end == 53_200 - 50  # the later pause, before the sound returns
+    assert cut.fade_start == 53_100 - 300  # the fade squeezed into the short pause
+    # Without the short pause, the long one, with the whole 2 s fade inside it.
+    levels[530:533] = [-20.0] * 3
+    cut = place_cut(_contour(levels), 1000, limit=59_500, lowest=0, fade=2000, loop=False,
+                    available=70_000)  # fmt: skip
+    assert cut.end == 51_900 - 50 and cut.fade_start == cut.end - 2000
+    # A pause wholly before the search (the 10 s before the limit) is not used.
+    cut = place_cut(_contour(levels), 1000, limit=65_000, lowest=0, fade=2000, loop=False,
+                    available=70_000)  # fmt: skip
+    assert not cut.at_pause and cut.end == 65_000
+
+
+def test_place_cut_without_a_pause_stays_at_the_limit_unless_the_music_there_stands_out() -> None:
+    from holdmusic.studio.cutting import place_cut
+
+    even = [-20.0 + (1.0 if k % 7 == 0 else 0.0) for k in range(700)]
+    cut = place_cut(_contour(even), 1000, limit=59_500, lowest=0, fade=2000, loop=False,
+                    available=70_000)  # fmt: skip
+    assert not cut.at_pause and cut.end == 59_500 and cut.quietest is not None
+    # A voice from 57 s stands 4 dB out of the music: the cut moves back before it.
+    voiced = [*even[:570], *([-16.0] * 130)]
+    cut = place_cut(_contour(voiced), 1000, limit=59_500, lowest=0, fade=2000, loop=False,
+                    available=70_000)  # fmt: skip
+    # (the voice's first window ends at 57.1 s: its sound starts after 56.7 s at the earliest)
+    assert not cut.at_pause and cut.end <= 56_700 and cut.fade_start == cut.end - 2000, cut
+
+
+def test_place_cut_for_a_loop_puts_the_outgoing_crossfade_in_the_pause() -> None:
+    from holdmusic.studio.cutting import place_cut
+
+    levels = [-20.0] * 700
+    levels[500:540] = [-40.0] * 40  # 4 s of near-silence from 50 s
+    cut = place_cut(_contour(levels), 1000, limit=59_500, lowest=0, fade=2000, loop=True,
+                    available=70_000)  # fmt: skip
+    assert cut.at_pause and cut.end == cut.fade_start
+    assert cut.end >= 50_000 and cut.end + 2000 <= 53_950  # the crossfade's outgoing part too
+
+
+def test_sound_span_keeps_a_breath_either_side() -> None:
+    from holdmusic.studio.cutting import end_before_silence, sound_span
+
+    spans: list[tuple[int, int | None]] = [(0, 3000), (10_000, 10_500), (40_000, None)]
+    assert sound_span(spans, 44_000, 1000) == (2900, 40_300)
+    assert sound_span([(0, None)], 44_000, 1000) is None
+    assert end_before_silence(spans, 42_000, 1000) == 40_300
+    assert end_before_silence(spans, 20_000, 1000) == 20_000

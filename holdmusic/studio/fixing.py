@@ -674,6 +674,7 @@ def fix(
                 and not shelves_tried
                 and share is not None
                 and share < mixing.SHAPE_BELOW
+                and mixing.could_lift(share)
                 and passes < _MAX_PASSES
             ):
                 # The listen check would warn (or nearly): shape, and measure again.

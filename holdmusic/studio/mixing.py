@@ -236,10 +236,7 @@ def fit_shelves(av: Any, frames: list[Any], share: float) -> Shaping | None:
     alone, as measured on the output) to TARGET_SHARE, or None when a gentle one cannot
     get it over 0.5. The share is monotonic in the shelf's gain: a few measurements of it
     (secant steps between the two ends) find the gain."""
-    # Even if every bit of energy outside the band sat deep in a shelf, the share could
-    # rise no higher than this: under 0.5, no need to measure anything.
-    floor = 10 ** (-MAX_SHELF_DB / 10)
-    if share <= 0 or share / (share + floor * (1 - share)) < 0.5:
+    if not could_lift(share):
         return None
     for side in ("low", "high"):
 
@@ -266,6 +263,13 @@ def fit_shelves(av: Any, frames: list[Any], share: float) -> Shaping | None:
                 lo_g, lo_s = g, got
         return with_gain(round(hi_g, 1))
     return None
+
+
+def could_lift(share: float) -> bool:
+    """Whether a gentle shelf could possibly lift ``share`` over 0.5: even with all the
+    energy outside the band deep inside the shelf, it falls by at most MAX_SHELF_DB."""
+    floor = 10 ** (-MAX_SHELF_DB / 10)
+    return share > 0 and share / (share + floor * (1 - share)) >= 0.5
 
 
 def band_share(av: Any, frames: list[Any], shaping: list[tuple[str, str]]) -> float:
