@@ -71,6 +71,7 @@ _EDGE_SECONDS = 0.1
 _SOUND_DBFS = -80.0
 _RING_SECONDS = 0.5
 _BLOCK = 4096
+_SOURCE_BLOCK = 16384
 # Nothing above -80 dBFS this long after --start: not hold music, or it starts later.
 _SOUND_SEARCH_SECONDS = 300.0
 # --end past the audio by no more than this reads as "to the end" (decoders disagree by
@@ -351,6 +352,9 @@ def _read_window(
     second of leading digital silence, however long."""
     rate = s.sample_rate
     to_output = [
+        # Big frames first: astats writes its metadata into every frame, which costs more
+        # than the measuring on a decoder's small ones (MP3: 1152 samples).
+        ("asetnsamples", f"n={_SOURCE_BLOCK}:p=0"),
         # The source's sample peak, read from the frames' metadata (aresample keeps it).
         ("astats", "metadata=1:reset=0:measure_perchannel=none:measure_overall=Peak_level"),
         ("aresample", str(rate)),
