@@ -110,8 +110,8 @@ TIME = _Time()
 @click.option(
     "--loop",
     is_flag=True,
-    help="Crossfade the end into the start, so that played twice (as Daily does) the "
-    "seam is seamless.",
+    help="Crossfade the end into the start: played twice (as Daily does), the end runs on "
+    "into the start with no dip and no click.",
 )
 @click.option(
     "--crossfade",
