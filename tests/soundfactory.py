@@ -223,8 +223,7 @@ def long_silent_flac(
         graph = f"anullsrc=r=1000:cl=mono:d={silent}"
         if tone_seconds:
             graph += (
-                f"[a];sine=f=220:r=1000:d={tone_seconds},volume=-6dB[b];"
-                "[a][b]concat=n=2:v=0:a=1"
+                f"[a];sine=f=220:r=1000:d={tone_seconds},volume=-6dB[b];[a][b]concat=n=2:v=0:a=1"
             )
         args = ["-filter_complex", graph]
     ffmpeg(*args, "-c:a", "flac", "-frame_size", "16384", str(path))
