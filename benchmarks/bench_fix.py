@@ -3,9 +3,12 @@
 Builds (once, cached in benchmarks/.work/) a 5-minute 320 kbit/s stereo MP3 of a
 music-like sox mix, then times, side by side in one run, alternating, start-up included:
 
-  a) ``holdmusic fix in.mp3 -o out.mp3 --force``: decode what is needed, cut to 59.5 s with
-     a fade, mono, 22.05 kHz, measure loudness, normalise (limiter when needed), encode,
-     measure the encoded file (ebur128 with true peak) and validate it;
+  a) ``holdmusic fix in.mp3 -o out.mp3 --force``: decode what is needed, trim silence,
+     search the last 10 s before 59.5 s for a pause to cut at (a fade), high-pass, mono,
+     22.05 kHz, measure loudness, normalise (limiter when needed), encode, hear the encoded
+     file with `validate --listen`'s code (loudness, true peak, phone band, silences; a
+     bass shelf and another pass when the band share is short and a gentle shelf can
+     mend it) and validate it;
   b) ``ffmpeg -i in.mp3 -t 59 -ac 1 -ar 22050 -b:a 48k out.mp3``: the plain conversion,
      with no loudness, no fade and no check (the issue's yardstick).
 

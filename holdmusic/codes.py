@@ -98,6 +98,15 @@ _ALL = [
         WARNING,
         ("source_truncated", "the input's header declares a longer length than decodes"),
         ("source_corrupt_frames", "packets of the input that would not decode were skipped"),
+        (
+            "source_clipped",
+            "the source's samples reach -0.1 dBFS: its distortion stays, only quieter",
+        ),
+        ("large_gain", "fix raised the source by more than 15 dB, and its noise floor with it"),
+        (
+            "cut_without_pause",
+            "no pause near the length limit to cut at; says where the quietest moment was",
+        ),
     ),
     # --- a URL fetched as Daily will (validate URL, configs check, rollback's check) -----
     *_codes(

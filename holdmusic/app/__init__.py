@@ -38,6 +38,7 @@ _EXPORTS = {
     "Failure": "holdmusic.app.results",
     "FileJudged": "holdmusic.progress",
     "FilePublished": "holdmusic.progress",
+    "FixFailure": "holdmusic.app.studio",
     "FixOutcome": "holdmusic.app.studio",
     "HoldmusicError": "holdmusic.errors",
     "Item": "holdmusic.record",
@@ -77,6 +78,10 @@ _EXPORTS = {
     "doctor_result": "holdmusic.app.queries",
     "expand": "holdmusic.app.checking",
     "fix": "holdmusic.app.studio",
+    "fix_output_name": "holdmusic.app.studio",
+    "fix_outputs": "holdmusic.app.studio",
+    "fix_settings": "holdmusic.app.studio",
+    "fix_with": "holdmusic.app.studio",
     "is_url": "holdmusic.app.checking",
     "is_usage": "holdmusic.app.errors",
     "list_configs": "holdmusic.app.queries",
@@ -242,6 +247,9 @@ if TYPE_CHECKING:
         FIX_DEFAULTS as FIX_DEFAULTS,
     )
     from holdmusic.app.studio import (
+        FixFailure as FixFailure,
+    )
+    from holdmusic.app.studio import (
         FixOutcome as FixOutcome,
     )
     from holdmusic.app.studio import (
@@ -252,6 +260,18 @@ if TYPE_CHECKING:
     )
     from holdmusic.app.studio import (
         fix as fix,
+    )
+    from holdmusic.app.studio import (
+        fix_output_name as fix_output_name,
+    )
+    from holdmusic.app.studio import (
+        fix_outputs as fix_outputs,
+    )
+    from holdmusic.app.studio import (
+        fix_settings as fix_settings,
+    )
+    from holdmusic.app.studio import (
+        fix_with as fix_with,
     )
     from holdmusic.app.studio import (
         preview as preview,

@@ -19,19 +19,27 @@ from holdmusic.cli._render import show
 @click.option("--alaw", is_flag=True, help="G.711 A-law (Europe and most of the world) "
               "instead of μ-law (North America, Japan).")  # fmt: skip
 @click.option("--force", is_flag=True, help="Replace OUTPUT if it exists.")
-def preview(path: str, output: str | None, alaw: bool, force: bool) -> None:
+@click.option(
+    "--twice",
+    is_flag=True,
+    help="Render FILE twice back to back, as Daily plays hold music: hear the seam.",
+)
+def preview(path: str, output: str | None, alaw: bool, force: bool, twice: bool) -> None:
     """Render FILE the way a narrowband phone call carries it: mono, 300-3400 Hz,
     8 kHz, G.711 in a WAV that plays anywhere. Listen before you publish.
 
     FILE is never changed. Exit status: 0 when written, 1 when FILE cannot be rendered,
     2 on a usage error (including the audio extra not being installed).
     """
-    p = app.preview(path, output, alaw=alaw, force=force).preview
+    p = app.preview(path, output, alaw=alaw, force=force, twice=twice).preview
     law = "A-law" if alaw else "μ-law"
-    cut = f" (cut to the first {p.seconds:g} s: Daily plays no more)" if p.cut else ""
+    cut = " (the first 60 s: Daily plays no more)" if p.cut else ""
+    played = ", played twice as Daily does" if twice else ""
+    if p.cut and twice:
+        cut = " (each play the first 60 s: Daily plays no more)"
     click.echo(
         f"Wrote {show(p.output)}: {p.seconds:.3f} s{cut}, 8 kHz mono G.711 {law} WAV, "
-        f"{p.size_bytes:,} bytes: what a caller on a narrowband line hears"
+        f"{p.size_bytes:,} bytes: what a caller on a narrowband line hears{played}"
     )
     for problem in p.problems:
         click.echo(f"  warning [{problem.code}]: {show(problem.message)}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,16 +45,21 @@ class Preview:
     problems: tuple[Any, ...] = ()  # rules.Problem warnings about the input (damage, cuts)
 
 
-def preview(path: str, output: str, *, alaw: bool = False, force: bool = False) -> Preview:
+def preview(
+    path: str, output: str, *, alaw: bool = False, force: bool = False, twice: bool = False
+) -> Preview:
     """Render what a caller on a narrowband line hears: mono, 300-3400 Hz, 8 kHz, G.711
     (μ-law, or A-law) in a WAV any player opens. Same safety as :func:`fix`: the input is
     only read, the output appears complete or not at all, and replaces a file only with
-    ``force``."""
+    ``force``. ``twice``: the file played twice back to back, as Daily plays hold music,
+    through one phone path, so the seam sounds as a caller hears it."""
     av = load_av("holdmusic preview")
     check_output(path, output, force)
     container = _open_input(av, path)
     codec = "pcm_alaw" if alaw else "pcm_mulaw"
-    limit = round(PREVIEW_MAX_SECONDS * PHONE_RATE)
+    # Each play is capped at PREVIEW_MAX_SECONDS (Daily plays no more), so --twice is at
+    # most twice that.
+    limit = round(PREVIEW_MAX_SECONDS * PHONE_RATE) * (2 if twice else 1)
     report = DecodeReport()
     cut = False
     with partial_file(output) as tmp:
@@ -64,7 +70,8 @@ def preview(path: str, output: str, *, alaw: bool = False, force: bool = False) 
                 enc = out.add_stream(codec, rate=PHONE_RATE, layout="mono")
                 chain: _Chain | None = None
                 shape = ""
-                for frame in _decoded(path, container, stream, report):
+                plays = _Plays(av, path, container, stream, 2 if twice else 1, report)
+                for frame in plays:
                     if chain is not None and _shape(frame) != shape:
                         # An MP3 that changes rate or channels mid-stream (two files joined):
                         # finish the old chain and go on with one for the new format.
@@ -76,6 +83,7 @@ def preview(path: str, output: str, *, alaw: bool = False, force: bool = False) 
                     if samples >= limit:  # the cap (atrim's end) is reached: stop decoding
                         cut = True
                         break
+                cut = cut or plays.cut
                 if chain is None:
                     raise StudioError(f"{path}: the audio stream holds no decodable audio")
                 samples = _drain(out, enc, chain.push(None), samples)
@@ -110,6 +118,34 @@ def _drain(out: Any, enc: Any, frames: Any, samples: int) -> int:
         samples += f.samples
         _encode(out, enc, f)
     return samples
+
+
+class _Plays:
+    """The decoded audio, ``times`` times in a row (reopened for each play after the first:
+    every decoder starts clean, as a player's does), each play stopped once it has run
+    PREVIEW_MAX_SECONDS (``cut`` then says so)."""
+
+    def __init__(
+        self, av: Any, path: str, container: Any, stream: Any, times: int, report: DecodeReport
+    ) -> None:
+        self.av, self.path, self.container, self.stream = av, path, container, stream
+        self.times, self.report = times, report
+        self.cut = False
+
+    def __iter__(self) -> Iterator[Any]:
+        yield from self._one(_decoded(self.path, self.container, self.stream, self.report))
+        for _ in range(self.times - 1):
+            with _open_input(self.av, self.path) as again:
+                yield from self._one(_decoded(self.path, again, _audio_stream(self.path, again)))
+
+    def _one(self, frames: Iterator[Any]) -> Iterator[Any]:
+        played = 0.0
+        for frame in frames:
+            if played >= PREVIEW_MAX_SECONDS:
+                self.cut = True
+                return
+            played += frame.samples / frame.sample_rate
+            yield frame
 
 
 def _encode(out: Any, enc: Any, frame: Any) -> None:
