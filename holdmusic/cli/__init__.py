@@ -34,6 +34,8 @@ COMMANDS = {
     "batch": "batch:batch",
     "rollback": "batch:rollback",
     "doctor": "doctor:doctor",
+    "serve": "serve:serve",
+    "serve-user": "serve:serve_user",
 }
 
 
