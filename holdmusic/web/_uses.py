@@ -657,7 +657,7 @@ def rollback(
             limits=ctx.limits,
             reporter=_Events(observer or (lambda e: None)),
         )
-    d = recorder.to_dict()
+    d: dict[str, Any] = recorder.to_dict()
     d["ok"] = result.ok
     d["report"] = os.path.basename(recorder.path) if recorder.path else None
     return d
