@@ -114,14 +114,16 @@ def as_fields(items: list[tuple[str, str]]) -> dict[str, list[str]]:
     return out
 
 
-def make_served(stack: Stack, tmp_path: Path, **overrides: Any) -> Iterator[Served]:
+def build_app(stack: Stack, tmp_path: Path, **overrides: Any) -> tuple[Any, str, ServeConfig]:
+    """The app as ``holdmusic serve`` makes it, with one user ``ana``; returns the app,
+    ana's token and the settings."""
+    import os
+
     users, token = auth.Users.single("ana")
     reports = tmp_path / "reports"
     reports.mkdir(exist_ok=True)
     work = tmp_path / "work"
     work.mkdir(exist_ok=True)
-    import os
-
     ctx = Context(
         storage=StorageSettings(bucket=stack.public_bucket),
         env=dict(os.environ),
@@ -137,9 +139,17 @@ def make_served(stack: Stack, tmp_path: Path, **overrides: Any) -> Iterator[Serv
         media_origins=media_origins(None),
         **overrides,
     )
-    app = create_app(config)
-    with TestClient(app, base_url=BASE) as client:
-        yield Served(client, config, token, stack, reports, tmp_path / "audit.jsonl", work)
+    return create_app(config), token, config
+
+
+def make_served(stack: Stack, tmp_path: Path, **overrides: Any) -> Iterator[Served]:
+    base_url = overrides.pop("base_url", BASE)
+    app, token, config = build_app(stack, tmp_path, **overrides)
+    with TestClient(app, base_url=base_url) as client:
+        yield Served(
+            client, config, token, stack, tmp_path / "reports", tmp_path / "audit.jsonl",
+            tmp_path / "work",
+        )  # fmt: skip
 
 
 @pytest.fixture(scope="session")
@@ -168,3 +178,41 @@ def served(stack: Stack, tmp_path: Path) -> Iterator[Served]:
 def logged_in(served: Served) -> Served:
     served.login()
     return served
+
+
+class LiveServer:
+    """The app under uvicorn on a loopback socket, in a thread: real HTTP, for what the
+    test client cannot show (a body cut off while it is still being sent)."""
+
+    def __init__(self, app: Any) -> None:
+        import socket
+        import threading
+
+        import uvicorn
+
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, log_config=None, access_log=False, lifespan="on")
+        )
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]})
+
+    def __enter__(self) -> LiveServer:
+        import time
+
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:  # uvicorn's own flag, set once it listens
+            assert self.thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(30)
+        self.sock.close()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"

@@ -122,12 +122,10 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = [
-                    (k, v)
-                    for k, v in message.get("headers", [])
-                    if k.lower() not in {h for h, _ in self.headers}
-                ]
-                headers += self.headers
+                headers = list(message.get("headers", []))
+                # A response's own header wins (an audio file's stricter CSP with sandbox).
+                have = {k.lower() for k, _ in headers}
+                headers += [(k, v) for k, v in self.headers if k not in have]
                 if not path.startswith("/static/"):
                     headers.append((b"cache-control", b"no-store"))
                 message = {**message, "headers": headers}
@@ -679,7 +677,7 @@ def _audio(path: str, media_type: str, name: str) -> Response:
         headers={
             "content-disposition": f"inline; filename*=UTF-8''{quote(name)}",
             # Even if a browser were tricked into opening it as a document: no script.
-            "content-security-policy": "default-src 'none'; sandbox",
+            "content-security-policy": "default-src 'none'; frame-ancestors 'none'; sandbox",
         },
     )
 
