@@ -66,7 +66,7 @@ def test_listen_measurements_and_waveform_are_shown(logged_in: Served) -> None:
     u = logged_in.check(SAMPLES_JINGLE)
     page = logged_in.client.get(f"/?u={u}").text
     assert "What a caller hears (--listen)" in page
-    assert "[<code class=\"code\">outside_phone_band</code>]" in page
+    assert '[<code class="code">outside_phone_band</code>]' in page
     assert '<figure class="wave">' in page and "waveform, 30.0 s" in page
 
 
@@ -164,7 +164,7 @@ def test_dry_run_shows_old_and_new_url_per_config_and_changes_nothing(
     dry = page.split('id="dry-run"', 1)[1]
     url = re.search(r"Would upload to <code class=\"url\">([^<]+)</code>", dry).group(1)
     assert url.endswith(".mp3") and "welcome-mono-" in url
-    assert f"<td class=\"url\">{OLD}</td><td>→</td>\n          <td class=\"url\">{url}</td>" in dry
+    assert f'<td class="url">{OLD}</td><td>→</td>\n          <td class="url">{url}</td>' in dry
     assert "(none)</td><td>→</td>" in dry
     assert stack.daily.puts() == [] and stack.keys() == []
     assert list(logged_in.reports.iterdir()) == []  # a dry run writes no report
@@ -173,9 +173,11 @@ def test_dry_run_shows_old_and_new_url_per_config_and_changes_nothing(
 def test_publish_with_progress_then_report_then_rollback(logged_in: Served, stack: Stack) -> None:
     original = stack.s3.object_url(stack.public_bucket, "hold-music/original.mp3")
     stack.s3.client().put_object(
-        Bucket=stack.public_bucket, Key="hold-music/original.mp3",
-        Body=CALM.read_bytes(), ContentType="audio/mpeg",
-    )  # fmt: skip
+        Bucket=stack.public_bucket,
+        Key="hold-music/original.mp3",
+        Body=CALM.read_bytes(),
+        ContentType="audio/mpeg",
+    )
     a = stack.daily.add_config(hold_music_url=original)
     b = stack.daily.add_config(hold_music_url=original)
     u = logged_in.check(WELCOME)
@@ -244,8 +246,9 @@ def test_the_audit_page_judges_every_config_with_a_play_button(
     logged_in: Served, stack: Stack
 ) -> None:
     key = "hold-music/live.mp3"
-    stack.s3.client().put_object(Bucket=stack.public_bucket, Key=key, Body=WELCOME.read_bytes(),
-                                 ContentType="audio/mpeg")  # fmt: skip
+    stack.s3.client().put_object(
+        Bucket=stack.public_bucket, Key=key, Body=WELCOME.read_bytes(), ContentType="audio/mpeg"
+    )
     live = stack.s3.object_url(stack.public_bucket, key)
     good = stack.daily.add_config(hold_music_url=live)
     none = stack.daily.add_config()
@@ -275,8 +278,11 @@ def test_api_configs_is_configs_list_json(served: Served, stack: Stack, cli) -> 
 
 def test_api_validate_is_one_validate_json_item(served: Served, cli) -> None:  # type: ignore[no-untyped-def]
     for sample in (WELCOME, ERROR_PAGE, TOO_LONG):
-        r = served.client.post("/api/validate", headers=served.bearer(),
-                               files={"file": (sample.name, sample.read_bytes())})  # fmt: skip
+        r = served.client.post(
+            "/api/validate",
+            headers=served.bearer(),
+            files={"file": (sample.name, sample.read_bytes())},
+        )
         assert r.status_code == 200
         (expected,) = json.loads(cli("validate", "--json", str(sample)).stdout)
         assert r.json() == {**expected, "path": sample.name}
@@ -286,14 +292,19 @@ def test_api_publish_then_rollback(served: Served, stack: Stack) -> None:
     a = stack.daily.add_config(hold_music_url=OLD)
     b = stack.daily.add_config(hold_music_url=OLD)
     files = {"file": ("spring.mp3", WELCOME.read_bytes())}
-    r = served.client.post("/api/publish", headers=served.bearer(), files=files,
-                           data={"config": [a, b], "dry_run": "1"})  # fmt: skip
+    r = served.client.post(
+        "/api/publish",
+        headers=served.bearer(),
+        files=files,
+        data={"config": [a, b], "dry_run": "1"},
+    )
     assert r.status_code == 200, r.text
     dry = r.json()
     assert dry["dry_run"] is True and dry["report"] is None and stack.daily.puts() == []
     assert [c["status"] for c in dry["configs"]] == ["would_update", "would_update"]
-    r = served.client.post("/api/publish", headers=served.bearer(), files=files,
-                           data={"config": [a, b]})  # fmt: skip
+    r = served.client.post(
+        "/api/publish", headers=served.bearer(), files=files, data={"config": [a, b]}
+    )
     assert r.status_code == 200, r.text
     done = r.json()
     assert done["ok"] and done["dry_run"] is False and "spring-" in done["url"]
@@ -305,8 +316,9 @@ def test_api_publish_then_rollback(served: Served, stack: Stack) -> None:
     assert (served.reports / done["report"]).exists()
     # rollback by the report's name
     stack.s3.client()  # (the previous URL is checked before a line points at it again)
-    r = served.client.post("/api/rollback", headers=served.bearer(),
-                           data={"report": done["report"]})  # fmt: skip
+    r = served.client.post(
+        "/api/rollback", headers=served.bearer(), data={"report": done["report"]}
+    )
     assert r.status_code == 200, r.text
     back = r.json()
     # OLD is on cdn.example.com, which does not resolve here: the check refuses it, and

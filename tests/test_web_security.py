@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import json
 import os
-from urllib.parse import quote
 import re
 import socket
 import stat
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
+from holdmusic.web import auth
+from holdmusic.web.uploads import UploadError, receive
 from tests.conftest import Stack
 from tests.webpage import (  # noqa: F401  (fixtures)
     ERROR_PAGE,
@@ -28,9 +30,6 @@ from tests.webpage import (  # noqa: F401  (fixtures)
     make_served,
     served,
 )
-
-from holdmusic.web import auth  # noqa: E402
-from holdmusic.web.uploads import UploadError, receive  # noqa: E402
 
 OLD = "https://cdn.example.com/hold/old.mp3"
 CSP_PARTS = ("default-src 'none'", "script-src 'self'", "frame-ancestors 'none'")
@@ -50,7 +49,11 @@ def test_the_login_link_sets_a_strict_httponly_session_cookie_and_redirects_home
     assert "Secure" not in cookie  # plain http: a Secure cookie would never come back
     assert served.token not in cookie  # the session id is not the token
     assert served.client.get("/", follow_redirects=False).status_code == 200
-    assert served.audit_lines()[-1] == {**served.audit_lines()[-1], "user": "ana", "action": "login"}
+    assert served.audit_lines()[-1] == {
+        **served.audit_lines()[-1],
+        "user": "ana",
+        "action": "login",
+    }
 
 
 @pytest.mark.parametrize(
@@ -109,7 +112,8 @@ def test_a_login_form_posted_from_another_site_is_refused(served: Served) -> Non
 
 
 def test_the_users_file_keeps_salted_hashes_and_the_token_is_shown_once(
-    tmp_path: Path, cli  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+    cli,  # type: ignore[no-untyped-def]
 ) -> None:
     path = tmp_path / "users.json"
     r = cli("serve-user", "add", "ana", "--users", str(path))
@@ -119,7 +123,9 @@ def test_the_users_file_keeps_salted_hashes_and_the_token_is_shown_once(
     text = path.read_text()
     assert token not in text and token.rsplit(".", 1)[1] not in text
     (entry,) = json.loads(text)["users"]
-    assert entry["scrypt"] == {"n": 16384, "r": 8, "p": 1} and len(bytes.fromhex(entry["salt"])) == 16
+    assert (
+        entry["scrypt"] == {"n": 16384, "r": 8, "p": 1} and len(bytes.fromhex(entry["salt"])) == 16
+    )
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert auth.Users.from_file(str(path)).verify(token).name == "ana"  # type: ignore[union-attr]
     # two users with one name: refused; --replace gives a new token, the old stops working
@@ -134,7 +140,9 @@ def test_the_users_file_keeps_salted_hashes_and_the_token_is_shown_once(
 
 
 def test_a_removed_user_is_locked_out_at_once_sessions_and_all(
-    stack: Stack, tmp_path: Path, cli  # type: ignore[no-untyped-def]
+    stack: Stack,
+    tmp_path: Path,
+    cli,  # type: ignore[no-untyped-def]
 ) -> None:
     path = tmp_path / "users.json"
     ana = cli("serve-user", "add", "ana", "--users", str(path)).stdout.strip()
@@ -155,7 +163,9 @@ def test_without_a_users_file_each_start_makes_its_own_random_token() -> None:
 
 
 def test_one_users_upload_is_not_found_for_another(
-    stack: Stack, tmp_path: Path, cli  # type: ignore[no-untyped-def]
+    stack: Stack,
+    tmp_path: Path,
+    cli,  # type: ignore[no-untyped-def]
 ) -> None:
     path = tmp_path / "users.json"
     ana = cli("serve-user", "add", "ana", "--users", str(path)).stdout.strip()
@@ -216,8 +226,14 @@ def test_a_state_changing_request_without_the_csrf_token_is_refused_and_changes_
     cid = stack.daily.add_config(hold_music_url=OLD)
     u = logged_in.check(WELCOME)
     report = logged_in.reports / "holdmusic-publish-20260101T000000Z-abcdef.json"
-    report.write_text(json.dumps({"tool": "holdmusic", "items": [
-        {"config_id": cid, "status": "updated", "url": OLD, "previous_url": OLD}]}))  # fmt: skip
+    report.write_text(
+        json.dumps(
+            {
+                "tool": "holdmusic",
+                "items": [{"config_id": cid, "status": "updated", "url": OLD, "previous_url": OLD}],
+            }
+        )
+    )
     extra = {} if csrf is None else {"csrf_token": csrf}
     client = logged_in.client
     before = logged_in.audit_lines()
@@ -233,8 +249,12 @@ def test_a_state_changing_request_without_the_csrf_token_is_refused_and_changes_
         assert r.status_code == 403, path
         assert "CSRF" in r.text
     files_before = sorted(p.name for p in (logged_in.work).rglob("*"))
-    r = client.post("/check", data=extra, files={"file": ("b.mp3", WELCOME.read_bytes())},
-                    follow_redirects=False)  # fmt: skip
+    r = client.post(
+        "/check",
+        data=extra,
+        files={"file": ("b.mp3", WELCOME.read_bytes())},
+        follow_redirects=False,
+    )
     assert r.status_code == 403
     assert sorted(p.name for p in logged_in.work.rglob("*")) == files_before  # nothing stored
     # nothing changed anywhere: no PUT, no upload, no run, no new report, still logged in
@@ -259,14 +279,22 @@ def test_a_csrf_token_sent_after_the_file_is_too_late(logged_in: Served) -> None
     """The check runs before the file is stored: a form must send its token first."""
     boundary = "b0und"
     body = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.mp3"\r\n'
-        f"Content-Type: audio/mpeg\r\n\r\n"
-    ).encode() + WELCOME.read_bytes() + (
-        f'\r\n--{boundary}\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n'
-        f"{logged_in.csrf}\r\n--{boundary}--\r\n"
-    ).encode()
-    r = logged_in.client.post("/check", content=body, follow_redirects=False,
-                              headers={"content-type": f"multipart/form-data; boundary={boundary}"})  # fmt: skip
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.mp3"\r\n'
+            f"Content-Type: audio/mpeg\r\n\r\n"
+        ).encode()
+        + WELCOME.read_bytes()
+        + (
+            f'\r\n--{boundary}\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n'
+            f"{logged_in.csrf}\r\n--{boundary}--\r\n"
+        ).encode()
+    )
+    r = logged_in.client.post(
+        "/check",
+        content=body,
+        follow_redirects=False,
+        headers={"content-type": f"multipart/form-data; boundary={boundary}"},
+    )
     assert r.status_code == 403
     assert [p for p in logged_in.work.rglob("*") if p.is_file()] == []
 
@@ -297,8 +325,12 @@ def test_an_upload_over_the_cap_is_cut_off_while_streaming(tmp_path: Path, decla
         headers["content-length"] = str(200 * 65536)
 
     async def go() -> None:
-        await receive(headers, _chunks(200, 65536, pulled, head), str(tmp_path),  # type: ignore[arg-type]
-                      max_file_bytes=1_000_000)  # fmt: skip
+        await receive(
+            headers,
+            _chunks(200, 65536, pulled, head),
+            str(tmp_path),  # type: ignore[arg-type]
+            max_file_bytes=1_000_000,
+        )
 
     with pytest.raises(UploadError) as err:
         anyio.run(go)
@@ -378,8 +410,9 @@ def test_uploads_live_in_a_private_work_area_removed_at_shutdown(
         assert stat.S_IMODE(upload.stat().st_mode) == 0o600
         assert stat.S_IMODE(upload.parent.parent.stat().st_mode) == 0o700
         # an API request's upload is gone when its answer is
-        r = s.client.post("/api/validate", headers=s.bearer(),
-                          files={"file": ("x.mp3", WELCOME.read_bytes())})  # fmt: skip
+        r = s.client.post(
+            "/api/validate", headers=s.bearer(), files={"file": ("x.mp3", WELCOME.read_bytes())}
+        )
         assert r.status_code == 200
         assert [p for p in root.rglob("*") if p.is_file()] == [upload]
     assert list((tmp_path / "work").iterdir()) == []
@@ -393,15 +426,25 @@ def test_every_response_has_a_csp_and_refuses_framing(logged_in: Served, stack: 
     anonymous = make_anonymous(logged_in)
     responses = [
         logged_in.client.get(p)
-        for p in ("/", f"/?u={u}", "/history", "/audit", "/audit?run=1", "/nowhere",
-                  "/reports/holdmusic-publish-20260101T000000Z-abcdef.json", "/runs/nope",
-                  f"/files/{u}/original", "/static/app.js", "/reports/..%2f..%2fetc")
+        for p in (
+            "/",
+            f"/?u={u}",
+            "/history",
+            "/audit",
+            "/audit?run=1",
+            "/nowhere",
+            "/reports/holdmusic-publish-20260101T000000Z-abcdef.json",
+            "/runs/nope",
+            f"/files/{u}/original",
+            "/static/app.js",
+            "/reports/..%2f..%2fetc",
+        )
     ] + [
         anonymous.get("/login"),
         anonymous.get("/login?token=bad"),
         anonymous.get("/api/configs"),
         logged_in.client.post("/fix", data={}),
-    ]  # fmt: skip
+    ]
     for r in responses:
         csp = r.headers["content-security-policy"]
         if r.headers.get("content-type", "").startswith("audio/"):
@@ -428,13 +471,20 @@ def make_anonymous(s: Served) -> object:
 
 def test_values_from_files_and_from_daily_are_escaped(logged_in: Served, stack: Stack) -> None:
     evil = '<img src=x onerror=alert(1)>"'
-    cid = stack.daily.add_config(name_prefix=f"<script>alert(1)</script>{evil}",
-                                 hold_music_url="javascript:alert(1)//.mp3")  # fmt: skip
+    cid = stack.daily.add_config(
+        name_prefix=f"<script>alert(1)</script>{evil}", hold_music_url="javascript:alert(1)//.mp3"
+    )
     other = stack.daily.add_config(hold_music_url="data:text/html,<script>alert(2)</script>")
     u = logged_in.check(ERROR_PAGE, name=f"{evil}.mp3")
     page = logged_in.client.get(f"/?u={u}").text
-    for raw in ("<script>alert", "<img src=x", 'href="javascript:', 'src="javascript:',
-                'src="data:', 'href="data:'):  # fmt: skip
+    for raw in (
+        "<script>alert",
+        "<img src=x",
+        'href="javascript:',
+        'src="javascript:',
+        'src="data:',
+        'href="data:',
+    ):
         assert raw not in page, raw
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "&lt;img src=x onerror=alert(1)&gt;" in page  # (httpx sends the quote as %22)
@@ -458,23 +508,37 @@ def test_files_are_served_as_audio_never_as_a_document(logged_in: Served) -> Non
 def test_no_secret_is_ever_rendered_or_returned(logged_in: Served, stack: Stack) -> None:
     cid = stack.daily.add_config(hold_music_url=OLD)
     hmac_value = stack.daily.get(cid)["config"]["hmac"]
-    secrets_ = [stack.daily.api_key, stack.s3.secret_key, logged_in.token, hmac_value,
-                logged_in.token.rsplit(".", 1)[1]]  # fmt: skip
+    secrets_ = [
+        stack.daily.api_key,
+        stack.s3.secret_key,
+        logged_in.token,
+        hmac_value,
+        logged_in.token.rsplit(".", 1)[1],
+    ]
     u = logged_in.check(WELCOME)
     logged_in.form("/dry-run", {"u": u, "which": "original", "config": cid})
     r = logged_in.form("/publish", {"u": u, "which": "original", "config": cid})
     snap = logged_in.wait_run(r.headers["location"])
     bodies = [
         logged_in.client.get(p).text
-        for p in (f"/?u={u}", "/history", f"/reports/{snap['report']}", "/audit?run=1",
-                  r.headers["location"], r.headers["location"] + ".json")
+        for p in (
+            f"/?u={u}",
+            "/history",
+            f"/reports/{snap['report']}",
+            "/audit?run=1",
+            r.headers["location"],
+            r.headers["location"] + ".json",
+        )
     ] + [
         logged_in.client.get("/api/configs", headers=logged_in.bearer()).text,
-        logged_in.client.post("/api/validate", headers=logged_in.bearer(),
-                              files={"file": ("a.mp3", WELCOME.read_bytes())}).text,
-    ]  # fmt: skip
-    for body in bodies + [logged_in.audit_log.read_text(),
-                          (logged_in.reports / snap["report"]).read_text()]:  # fmt: skip
+        logged_in.client.post(
+            "/api/validate",
+            headers=logged_in.bearer(),
+            files={"file": ("a.mp3", WELCOME.read_bytes())},
+        ).text,
+    ]
+    report = (logged_in.reports / snap["report"]).read_text()
+    for body in [*bodies, logged_in.audit_log.read_text(), report]:
         for secret in secrets_:
             assert secret not in body
 
@@ -500,8 +564,14 @@ def test_a_report_name_never_becomes_a_path(
 ) -> None:
     cid = stack.daily.add_config(hold_music_url=OLD)
     outside = tmp_path / "outside.json"
-    outside.write_text(json.dumps({"tool": "holdmusic", "items": [
-        {"config_id": cid, "status": "updated", "url": OLD, "previous_url": OLD}]}))  # fmt: skip
+    outside.write_text(
+        json.dumps(
+            {
+                "tool": "holdmusic",
+                "items": [{"config_id": cid, "status": "updated", "url": OLD, "previous_url": OLD}],
+            }
+        )
+    )
     r = logged_in.client.post("/api/rollback", headers=logged_in.bearer(), data={"report": name})
     assert r.status_code == 400, r.text
     r = logged_in.form("/rollback", {"report": name})
@@ -531,19 +601,27 @@ def test_the_audit_log_appends_json_lines_and_keeps_what_was_there(
         u = s.check(WELCOME)
         r = s.form("/publish", {"u": u, "which": "original", "config": cid})
         snap = s.wait_run(r.headers["location"])
-        r = s.client.post("/api/validate", headers=s.bearer(),
-                          files={"file": ("x.mp3", ERROR_PAGE.read_bytes())})  # fmt: skip
+        r = s.client.post(
+            "/api/validate", headers=s.bearer(), files={"file": ("x.mp3", ERROR_PAGE.read_bytes())}
+        )
         lines = s.audit_lines()
         token = s.token
     assert lines[0] == {"time": "earlier", "user": "zoe", "action": "login"}
     actions = [(x["user"], x["action"]) for x in lines[1:]]
-    assert actions == [("ana", "login"), ("ana", "validate"), ("ana", "publish"), ("ana", "validate")]
+    assert actions == [
+        ("ana", "login"),
+        ("ana", "validate"),
+        ("ana", "publish"),
+        ("ana", "validate"),
+    ]
     publish = lines[3]
     sha = __import__("hashlib").sha256(WELCOME.read_bytes()).hexdigest()
     assert publish["sha256"] == sha and publish["configs"] == [cid] and publish["ok"] is True
     assert publish["report"] == snap["report"] and publish["file"] == "welcome-mono.mp3"
     assert publish["urls"] == {cid: stack.daily.get(cid)["config"]["hold_music_url"]}
-    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", x["time"]) for x in lines[1:])
+    assert all(
+        re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", x["time"]) for x in lines[1:]
+    )
     assert lines[4]["via"] == "api" and lines[4]["ok"] is False
     text = log.read_text()
     for secret in (token, stack.daily.api_key, stack.s3.secret_key):
@@ -564,9 +642,12 @@ def test_a_second_run_on_a_config_being_changed_is_refused_with_a_clear_message(
     r = logged_in.form("/publish", [("u", u), ("which", "original"), ("config", b), ("config", a)])
     assert r.status_code == 409
     assert f"config {a} is being changed by another run (publish by bob, since" in r.text
-    r = logged_in.client.post("/api/publish", headers=logged_in.bearer(),
-                              files={"file": ("w.mp3", WELCOME.read_bytes())},
-                              data={"config": [a]})  # fmt: skip
+    r = logged_in.client.post(
+        "/api/publish",
+        headers=logged_in.bearer(),
+        files={"file": ("w.mp3", WELCOME.read_bytes())},
+        data={"config": [a]},
+    )
     assert r.status_code == 409 and "is being changed by another run" in r.json()["error"]
     assert stack.daily.puts() == [] and stack.keys() == []
     # b was not taken either (all or none), and is free for a run of its own

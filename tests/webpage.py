@@ -20,12 +20,12 @@ from tests.conftest import SAMPLES, Stack
 
 pytest.importorskip("starlette", reason="needs the serve extra")
 
-from starlette.testclient import TestClient  # noqa: E402
+from starlette.testclient import TestClient
 
-from holdmusic.storage import StorageSettings  # noqa: E402
-from holdmusic.web import auth  # noqa: E402
-from holdmusic.web._uses import Context  # noqa: E402
-from holdmusic.web.app import ServeConfig, create_app, media_origins  # noqa: E402
+from holdmusic.storage import StorageSettings
+from holdmusic.web import auth
+from holdmusic.web._uses import Context
+from holdmusic.web.app import ServeConfig, create_app, media_origins
 
 WELCOME = SAMPLES / "welcome-mono.mp3"  # passes
 CALM = SAMPLES / "calm-vbr.mp3"  # passes
@@ -79,8 +79,11 @@ class Served:
         return m.group(1)
 
     def form(self, url: str, fields: dict[str, Any] | list[tuple[str, str]]) -> Any:
-        return self.client.post(url, data=as_fields([("csrf_token", self.csrf), *_items(fields)]),
-                                follow_redirects=False)  # fmt: skip
+        return self.client.post(
+            url,
+            data=as_fields([("csrf_token", self.csrf), *_items(fields)]),
+            follow_redirects=False,
+        )
 
     def bearer(self, token: str | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {token or self.token}"}
@@ -147,9 +150,14 @@ def make_served(stack: Stack, tmp_path: Path, **overrides: Any) -> Iterator[Serv
     app, token, config = build_app(stack, tmp_path, **overrides)
     with TestClient(app, base_url=base_url) as client:
         yield Served(
-            client, config, token, stack, tmp_path / "reports", tmp_path / "audit.jsonl",
+            client,
+            config,
+            token,
+            stack,
+            tmp_path / "reports",
+            tmp_path / "audit.jsonl",
             tmp_path / "work",
-        )  # fmt: skip
+        )
 
 
 @pytest.fixture(scope="session")
@@ -160,12 +168,31 @@ def clean_mp3(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     out = tmp_path_factory.mktemp("clean") / "clean-tone.mp3"
     subprocess.run(
-        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "sine=f=700:d=40",
-         "-f", "lavfi", "-i", "anoisesrc=d=40:c=pink:a=0.05", "-filter_complex",
-         "[0][1]amix=inputs=2,highpass=f=300,lowpass=f=3000,volume=9dB",
-         "-ac", "1", "-ar", "22050", "-b:a", "64k", str(out)],
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=f=700:d=40",
+            "-f",
+            "lavfi",
+            "-i",
+            "anoisesrc=d=40:c=pink:a=0.05",
+            "-filter_complex",
+            "[0][1]amix=inputs=2,highpass=f=300,lowpass=f=3000,volume=9dB",
+            "-ac",
+            "1",
+            "-ar",
+            "22050",
+            "-b:a",
+            "64k",
+            str(out),
+        ],
         check=True,
-    )  # fmt: skip
+    )
     return out
 
 

@@ -191,8 +191,12 @@ def serve(
     )
     try:
         server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        # uvicorn has shut down cleanly and re-raised the Ctrl-C: that is how serve ends.
+        pass
     finally:
         sock.close()
+    click.echo("holdmusic serve: stopped; the work area is deleted", err=True)
 
 
 @click.group("serve-user")

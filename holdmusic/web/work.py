@@ -70,10 +70,14 @@ class Upload:
 
 class WorkArea:
     def __init__(self, parent: str | None = None) -> None:
-        self.root = tempfile.mkdtemp(prefix="holdmusic-serve-", dir=parent)
-        os.chmod(self.root, 0o700)
+        self.parent = parent
+        self.root = ""  # made by open(), when the server starts
         self._uploads: dict[str, Upload] = {}
         self._lock = threading.Lock()
+
+    def open(self) -> None:
+        self.root = tempfile.mkdtemp(prefix="holdmusic-serve-", dir=self.parent)
+        os.chmod(self.root, 0o700)
 
     def new(self, owner: str, filename: str, name: str) -> Upload:
         self.expire()
@@ -121,4 +125,5 @@ class WorkArea:
     def close(self) -> None:
         with self._lock:
             self._uploads.clear()
-        shutil.rmtree(self.root, ignore_errors=True)
+        if self.root:
+            shutil.rmtree(self.root, ignore_errors=True)
