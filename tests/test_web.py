@@ -78,7 +78,7 @@ def test_a_too_long_file_shows_the_planned_cut_then_fix_makes_it_pass(logged_in:
     u = logged_in.check(TOO_LONG)
     page = logged_in.client.get(f"/?u={u}").text
     assert "too_long" in page
-    assert "would keep 0:00 to 1:00" in page  # fix's default cut at 59.5 s, marked
+    assert "would keep 0:00 to 0:59.5" in page  # fix's default cut at 59.5 s, marked
     assert 'class="mark cut"' in page and 'class="fade"' in page
     r = logged_in.form("/fix", {"u": u, "fade_out": "3"})
     assert r.status_code == 303

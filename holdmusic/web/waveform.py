@@ -53,8 +53,11 @@ class Picture:
 
 
 def _clock(seconds: float) -> str:
-    m, s = divmod(round(seconds), 60)
-    return f"{m}:{s:02d}"
+    """``1:15``, or ``0:59.5`` when the time is not a whole second."""
+    tenths = round(seconds * 10)
+    m, rest = divmod(tenths, 600)
+    s, t = divmod(rest, 10)
+    return f"{m}:{s:02d}" + (f".{t}" if t else "")
 
 
 def picture(

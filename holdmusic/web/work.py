@@ -50,7 +50,8 @@ class Upload:
 
     @property
     def fixed_path(self) -> str:
-        return os.path.join(self.folder, "fixed.mp3")
+        # Named after the upload: the storage key's slug comes from the file's name.
+        return os.path.join(self.folder, "out", self.publish_name("fixed"))
 
     def preview_path(self, which: str) -> str:
         return os.path.join(self.folder, f"preview-{which}.wav")
@@ -85,6 +86,7 @@ class WorkArea:
         folder = os.path.join(self.root, uid)
         os.mkdir(folder, 0o700)
         os.mkdir(os.path.join(folder, "in"), 0o700)
+        os.mkdir(os.path.join(folder, "out"), 0o700)
         up = Upload(uid, owner, folder, name, filename, time.time())
         with self._lock:
             self._uploads[uid] = up
