@@ -63,7 +63,7 @@ def test_the_whole_flow_in_chromium(
     tmp_path: Path,
     browser: object,
     shots: Path,
-    clean_mp3: Path,  # noqa: F811
+    clean_mp3: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     s3, bucket = stack.s3, stack.public_bucket
@@ -75,9 +75,16 @@ def test_the_whole_flow_in_chromium(
         ContentType="audio/mpeg",
     )
     original = s3.object_url(bucket, original_key)
-    support = stack.daily.add_config(name_prefix="support-line", hold_music_url=original)
-    sales = stack.daily.add_config(name_prefix="sales-line", hold_music_url=original)
-    stack.daily.add_config(name_prefix="after-hours", hold_music_url=original)
+    # readable ids, as in the playground (Daily's are UUIDs)
+    support = stack.daily.add_config(
+        name_prefix="support-line", hold_music_url=original, config_id="support-line"
+    )
+    sales = stack.daily.add_config(
+        name_prefix="sales-line", hold_music_url=original, config_id="sales-line"
+    )
+    stack.daily.add_config(
+        name_prefix="after-hours", hold_music_url=original, config_id="after-hours"
+    )
     monkeypatch.setenv("HOLDMUSIC_PUBLIC_BASE_URL", f"{s3.endpoint_url}/{bucket}")
     reports = tmp_path / "reports"
     reports.mkdir()

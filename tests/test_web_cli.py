@@ -189,3 +189,34 @@ def test_without_pyav_the_page_hides_fix_preview_and_listen(stack: Stack, tmp_pa
             assert client.get(f"/files/{u}/preview-original").status_code == 404
             assert client.post("/fix", data={"csrf_token": csrf, "u": u}).status_code == 404
         running.stop()
+
+
+def test_the_playground_serves_the_page_on_the_local_stack(tmp_path: Path) -> None:
+    """README: ``python scripts/playground.py --serve``: the login link, the playground's
+    configs on the page, and Ctrl-C stops everything."""
+    repo = Path(__file__).resolve().parent.parent
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HOLDMUSIC_", "DAILY_"))}
+    p = subprocess.Popen(
+        [sys.executable, str(repo / "scripts" / "playground.py"), "--serve", "--port", "0"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        assert p.stdout is not None
+        deadline = time.monotonic() + 120
+        line = ""
+        while not line.startswith("Log in:"):
+            ready, _, _ = select.select([p.stdout], [], [], max(0.0, deadline - time.monotonic()))
+            assert ready and p.poll() is None, "the playground printed no login link"
+            line = p.stdout.readline()
+        link = line.split(": ", 1)[1].strip()
+        with httpx.Client(trust_env=False, follow_redirects=True) as client:
+            client.get(link)
+            page = client.get(link.split("/login")[0] + "/audit?run=1").text
+        for config in ("support-line", "sales-line", "after-hours"):
+            assert f"<code>{config}</code>" in page
+        assert "3 configs checked: 3 passed, 0 failed" in page
+    finally:
+        p.send_signal(signal.SIGINT)
+        code = p.wait(60)
+    assert code == 0
