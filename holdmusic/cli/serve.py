@@ -22,8 +22,6 @@ DEFAULT_MAX_UPLOAD = 100_000_000
 _users_option = click.option(
     "--users",
     "users_path",
-    envvar="HOLDMUSIC_USERS",
-    show_envvar=True,
     type=click.Path(dir_okay=False),
     help="JSON file of named users with hashed tokens ('holdmusic serve-user add' writes it).",
 )
@@ -206,7 +204,7 @@ def serve_user() -> None:
 
 def _need_users(users_path: str | None) -> str:
     if users_path is None:
-        raise UsageError("name the users file: --users FILE (or HOLDMUSIC_USERS)")
+        raise UsageError("name the users file: --users FILE")
     return users_path
 
 

@@ -268,7 +268,11 @@ def api(handler: Handler) -> Handler:
         scheme, _, token = header.partition(" ")
         user = None
         if scheme.lower() == "bearer" and token.strip():
-            user = await anyio.to_thread.run_sync(state.config.users.verify, token.strip())
+            users = state.config.users
+            # A token seen before needs no thread (and no hash): only new ones go off the loop.
+            user = users.known(token.strip()) or await anyio.to_thread.run_sync(
+                users.verify, token.strip()
+            )
         if user is None:
             return error_page(request, 401, "send Authorization: Bearer TOKEN with a valid token")
         request.state.user = user

@@ -237,6 +237,17 @@ class Users:
         self._refresh()
         return self._users.get(uid)
 
+    def known(self, token: str) -> User | None:
+        """The user of a token already verified (cheap: no hash), or None when it must go
+        through :meth:`verify`."""
+        self._refresh()
+        m = _TOKEN_RE.fullmatch(token)
+        user = self._users.get(m.group(1)) if m is not None else None
+        if user is None:
+            return None
+        mark = hmac.new(self._key, token.encode(), hashlib.sha256).digest()
+        return user if self._good.get(mark) == (user.id, user.hash) else None
+
     def verify(self, token: str) -> User | None:
         """The user whose token this is, or None. Blocking (scrypt): call it off the event
         loop."""
