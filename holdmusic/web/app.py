@@ -80,7 +80,7 @@ class State:
     audit: AuditLog
     jobs: Jobs
     templates: jinja2.Environment
-    studio: anyio.CapacityLimiter
+    studio: anyio.CapacityLimiter | None
     fix_available: bool
     csp: str
     configs_cache: tuple[float, list[_uses.ConfigRow] | None, str | None] = (0.0, None, None)
@@ -397,6 +397,7 @@ async def logout(request: Request) -> Response:
 
 
 async def _studio(state: State, fn: Callable[..., Any], *args: Any) -> Any:
+    assert state.studio is not None, "the app's lifespan has not started"
     return await anyio.to_thread.run_sync(functools.partial(fn, *args), limiter=state.studio)
 
 
@@ -1010,7 +1011,7 @@ def create_app(config: ServeConfig) -> Starlette:
         audit=AuditLog(config.audit_log),
         jobs=Jobs(ConfigLocks()),
         templates=_templates(),
-        studio=anyio.CapacityLimiter(STUDIO_THREADS),
+        studio=None,  # made in the lifespan: older anyio needs an event loop for it
         fix_available=fix_ok,
         csp=csp,
     )
@@ -1018,6 +1019,7 @@ def create_app(config: ServeConfig) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         state.work.open()
+        state.studio = anyio.CapacityLimiter(STUDIO_THREADS)
         try:
             yield
         finally:
