@@ -220,3 +220,18 @@ def test_the_playground_serves_the_page_on_the_local_stack(tmp_path: Path) -> No
         p.send_signal(signal.SIGINT)
         code = p.wait(60)
     assert code == 0
+
+
+@pytest.mark.slow
+def test_the_serve_benchmark_still_runs() -> None:
+    """benchmarks/bench_serve.py at tiny sizes: it runs and prints sane figures (speed and
+    memory are measured there, never asserted here)."""
+    repo = Path(__file__).resolve().parent.parent
+    p = subprocess.run(
+        [sys.executable, str(repo / "benchmarks" / "bench_serve.py"), "--uploads", "3",
+         "--size-mb", "0.3", "--big-mb", "1", "--rounds", "2"],
+        capture_output=True, text=True, timeout=300, cwd=repo, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    assert re.search(r"3 at once, round 2 +\d+\.\d+ +\d+\.\d+ / \d+\.\d+ +\d+\.\d+", p.stdout)
+    assert "work area empty after shutdown (0 files left)" in p.stdout
