@@ -245,12 +245,12 @@ def shell_loop(args: argparse.Namespace, urls: dict[str, str], *, retry: bool) -
 def recorder_cost(sizes: list[int], updates: int) -> None:
     """What keeping the report file true costs per item, for bigger batches (in-process).
 
-    A durable ``Recorder.update`` rewrites the whole report (JSON, fsync, rename) under one
+    A durable ``Recorder.change`` rewrites the whole report (JSON, fsync, rename) under one
     lock, so each write grows with the batch. The batch pipeline writes the "pending"
     marks before its PUTs in one write, then records finished PUTs with
     ``durable=False``: on disk within ``FLUSH_SECONDS``, not once per item.
     """
-    from holdmusic.record import FLUSH_SECONDS, Item, Recorder
+    from holdmusic.record import FLUSH_SECONDS, Change, Item, Recorder, Status
 
     rows = []
     for m in sizes:
@@ -265,7 +265,7 @@ def recorder_cost(sizes: list[int], updates: int) -> None:
                         sha256=f"{i:064x}",
                         url=f"https://bucket.example.com/hold-music/x-{i:016x}.mp3",
                         previous_url=OLD_URL,
-                        status="pending",
+                        status=Status.PENDING,
                     )
                     for i in range(m)
                 ]
@@ -273,13 +273,13 @@ def recorder_cost(sizes: list[int], updates: int) -> None:
             ids = list(rec.items)[:updates]
             start = time.perf_counter()
             for cid in ids:
-                rec.update(cid, status="updated")
+                rec.change(cid, Change(status=Status.UPDATED))
             per = (time.perf_counter() - start) / len(ids)
             size = (folder / "report.json").stat().st_size
             lazy_ids = list(rec.items)
             start = time.perf_counter()
             for cid in lazy_ids:
-                rec.update(cid, durable=False, status="failed")
+                rec.change(cid, Change(status=Status.FAILED), durable=False)
             lazy = (time.perf_counter() - start) / len(lazy_ids)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
@@ -294,7 +294,7 @@ def recorder_cost(sizes: list[int], updates: int) -> None:
                 f"{m * lazy:.2f}",
             ]
         )
-    print(f"\nReport bookkeeping (Recorder.update, in-process, {updates} updates per size):")
+    print(f"\nReport bookkeeping (Recorder.change, in-process, {updates} updates per size):")
     print(
         _bench.table(
             [

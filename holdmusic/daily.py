@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import random
 import re
 import threading
@@ -197,8 +196,9 @@ class DailyClient:
         self._count_lock = threading.Lock()
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ, **kwargs: Any) -> DailyClient:
-        # An empty or malformed key is refused by __init__, with the same message.
+    def from_env(cls, env: Mapping[str, str], **kwargs: Any) -> DailyClient:
+        # The caller passes the environment it read (an interface); an empty or malformed
+        # key is refused by __init__, with the same message.
         key = env.get("DAILY_API_KEY", "")
         return cls(key, env.get("DAILY_API_URL") or DEFAULT_BASE_URL, **kwargs)
 

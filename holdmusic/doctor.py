@@ -3,17 +3,21 @@
 Each check says what it proved, or what is wrong and how to fix it. The storage
 checks upload a tiny probe object, read it anonymously through the public URL, and
 delete it again, so "public" is proven, not inferred from a policy.
+
+Nothing here reads the environment: the interface passes the settings and the Daily
+key it read (advice names the environment variables, which every interface shares).
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from holdmusic.errors import HoldmusicError
+from holdmusic.storesettings import StorageSettings
 
 
 @dataclass(frozen=True)
@@ -21,8 +25,17 @@ class Check:
     name: str
     ok: bool
     detail: str
-    fix: str = ""
+    fix: str | None = None  # what to do, when not ok
     skipped: bool = False  # not run, because a check it depends on failed
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "ok": self.ok,
+            "detail": self.detail,
+            "fix": self.fix,
+            "skipped": self.skipped,
+        }
 
 
 STORAGE_CHECKS = ("storage credentials", "bucket", "public read", "public base URL")
@@ -39,7 +52,6 @@ PROBE = bytes((0xFF, 0xFB, 0x90, 0xC4)) + bytes(413)
 
 
 def run(
-    env: Mapping[str, str] = os.environ,
     *,
     bucket: str | None,
     prefix: str,
@@ -47,10 +59,15 @@ def run(
     region: str | None,
     public_base_url: str | None,
     acl: str = "none",
+    daily_api_key: str | None,
+    daily_api_url: str | None,
+    allow_private: bool | None = None,
 ) -> Iterator[Check]:
     """Yield the checks in order; a later check is skipped when it depends on a failed one."""
-    yield from _storage_checks(bucket, prefix, endpoint_url, region, public_base_url, acl)
-    yield _daily_check(env)
+    yield from _storage_checks(
+        bucket, prefix, endpoint_url, region, public_base_url, acl, allow_private
+    )
+    yield _daily_check(daily_api_key, daily_api_url)
 
 
 def _storage_checks(
@@ -60,15 +77,16 @@ def _storage_checks(
     region: str | None,
     public_base_url: str | None,
     acl: str,
+    allow_private: bool | None,
 ) -> Iterator[Check]:
     if not bucket:
-        yield Check("bucket", False, "no bucket configured", "set HOLDMUSIC_BUCKET (or --bucket)")
+        yield Check("bucket", False, "no bucket configured", "set HOLDMUSIC_BUCKET")
         yield from _skipped("bucket")
         return
-    from holdmusic import publicurl, storage
+    from holdmusic import storage
 
     try:
-        settings = storage.StorageSettings(
+        settings = StorageSettings(
             bucket=bucket,
             prefix=prefix,
             endpoint_url=endpoint_url,
@@ -77,8 +95,9 @@ def _storage_checks(
             acl=acl,
         )
     except HoldmusicError as exc:
-        yield Check("storage settings", False, str(exc), "fix the option or variable named")
+        yield Check("storage settings", False, str(exc), "fix the setting named")
         return
+    store = storage.S3Store(settings)
     where = storage.describe_endpoint(settings)
     creds = storage.credentials_source(settings)
     if creds is None:
@@ -91,55 +110,68 @@ def _storage_checks(
         yield from _skipped("storage credentials")
         return
     try:
-        storage.check_bucket(settings)
+        store.check_bucket()
     except storage.StorageError as exc:
         text = str(exc)
-        if "does not exist" in text:
+        if exc.kind == "no_bucket":
             yield Check("storage credentials", True, f"found ({creds}) and accepted by {where}")
-            yield Check("bucket", False, text, "create it, or fix --bucket/HOLDMUSIC_BUCKET")
+            yield Check("bucket", False, text, "create it, or fix HOLDMUSIC_BUCKET")
             yield from _skipped("bucket")
+        elif exc.kind == "unreachable":
+            yield Check(
+                "storage credentials",
+                False,
+                f"found ({creds}), but {text}",
+                "check HOLDMUSIC_ENDPOINT_URL (or AWS_ENDPOINT_URL) and that the service is up"
+                " and reachable from here",
+            )
+            yield from _skipped("storage credentials")
         else:
             yield Check("storage credentials", False, text, "check the keys or the profile")
             yield from _skipped("storage credentials")
         return
     yield Check("storage credentials", True, f"found ({creds}) and accepted by {where}")
     yield Check("bucket", True, f"s3://{bucket} exists")
+    yield from _public_checks(store, prefix, allow_private)
 
-    key = f"{prefix}.holdmusic-doctor-{uuid.uuid4().hex[:12]}.mp3"
+
+def _public_checks(store: Any, prefix: str, allow_private: bool | None) -> Iterator[Check]:
+    from holdmusic import storage
+    from holdmusic.pipeline import verify_public
+
+    key = f"{store.settings.prefix}.holdmusic-doctor-{uuid.uuid4().hex[:12]}.mp3"
     try:
-        url = storage.put_probe(settings, key, PROBE)
+        url = store.put_probe(key, PROBE)
     except storage.StorageError as exc:
         yield Check("upload", False, str(exc), "the credentials need s3:PutObject on the prefix")
         return
     try:
         sha = hashlib.sha256(PROBE).hexdigest()
-        result = publicurl.check_public(url, sha, len(PROBE))
-        direct = storage.direct_url(settings, key)
+        result = verify_public(store, key, sha, len(PROBE), allow_private)
+        codes = result.codes
         if result.ok:
             yield Check("public read", True, f"anonymous GET of the prefix works ({url})")
             yield Check("public base URL", True, f"{url} serves the bucket's object")
-        elif public_base_url and direct != url:
-            # Tell "not public" apart from "the base URL points elsewhere".
-            via_bucket = publicurl.check_public(direct, sha, len(PROBE))
-            if via_bucket.ok:
-                yield Check("public read", True, f"anonymous GET works at {direct}")
-                seen = f"answered {result.status}" if result.status else "; ".join(result.problems)
-                yield Check(
-                    "public base URL",
-                    False,
-                    f"{url} {seen}: the base URL does not serve the bucket's objects",
-                    f"point --public-base-url/HOLDMUSIC_PUBLIC_BASE_URL at the bucket root "
-                    f"({direct.rsplit('/' + key, 1)[0]}) or fix the CDN's origin",
-                )
-            else:
-                yield _not_public(via_bucket.problems, settings)
-                yield from _skipped("public read")
+        elif "public_base_url" in codes:
+            direct = store.direct_url(key)
+            root = direct.rsplit("/" + key, 1)[0]
+            yield Check("public read", True, f"anonymous GET works at {direct}")
+            yield Check(
+                "public base URL",
+                False,
+                f"{url} answered {result.status}: the base URL does not serve the bucket's objects",
+                f"point HOLDMUSIC_PUBLIC_BASE_URL at the bucket root ({root}) or fix the "
+                "CDN's origin",
+            )
         else:
-            yield _not_public(result.problems, settings)
+            from holdmusic.storesettings import public_hint
+
+            detail = "; ".join(p.message for p in result.problems)
+            yield Check("public read", False, detail, public_hint(store.settings))
             yield from _skipped("public read")
     finally:
         try:
-            storage.delete(settings, key)
+            store.delete(key)
         except storage.StorageError as exc:
             yield Check(
                 "cleanup",
@@ -149,22 +181,16 @@ def _storage_checks(
             )
 
 
-def _not_public(problems: tuple[str, ...], settings: object) -> Check:
-    from holdmusic.storage import StorageSettings
-    from holdmusic.storesettings import public_hint
+def _daily_check(api_key: str | None, api_url: str | None) -> Check:
+    from holdmusic.daily import DEFAULT_BASE_URL, DailyClient, DailyError
 
-    assert isinstance(settings, StorageSettings)
-    return Check("public read", False, "; ".join(problems), public_hint(settings))
-
-
-def _daily_check(env: Mapping[str, str]) -> Check:
-    from holdmusic.daily import DailyClient, DailyError
-
-    if not env.get("DAILY_API_KEY", "").strip():
+    if not (api_key or "").strip():
         fix = "set DAILY_API_KEY (Dashboard → Developers)"
         return Check("Daily API key", False, "DAILY_API_KEY is not set", fix)
     try:
-        with DailyClient.from_env(env, max_attempts=3, max_retry_seconds=10) as client:
+        with DailyClient(
+            api_key or "", api_url or DEFAULT_BASE_URL, max_attempts=3, max_retry_seconds=10
+        ) as client:
             domain = client.get_domain()
             configs = client.list_configs()
     except DailyError as exc:

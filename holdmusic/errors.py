@@ -1,7 +1,9 @@
 """Exceptions whose messages are for the user: one line that says what happened and what to do.
 
-The CLI prints ``error: <message>`` and exits with ``exit_code``; anything that is not a
-:class:`HoldmusicError` is a bug and gets a traceback only under ``--verbose``.
+They carry no exit status: an interface maps them (the CLI: :class:`UsageError` exits 2,
+any other :class:`HoldmusicError` 1; :func:`holdmusic.app.problem_for` gives each its
+problem code). Anything that is not a :class:`HoldmusicError` is a bug, and gets a
+traceback only under ``--verbose``.
 """
 
 from __future__ import annotations
@@ -10,10 +12,6 @@ from __future__ import annotations
 class HoldmusicError(Exception):
     """Base class. ``str(exc)`` is shown to the user as is."""
 
-    exit_code = 1
-
 
 class UsageError(HoldmusicError):
-    """The command line or a settings value is wrong (exit 2)."""
-
-    exit_code = 2
+    """The command line or a settings value is wrong."""

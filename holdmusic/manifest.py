@@ -24,19 +24,18 @@ import tomllib
 from dataclasses import dataclass
 
 from holdmusic import configid
-from holdmusic.errors import HoldmusicError, UsageError
+from holdmusic.errors import HoldmusicError
 
 CSV_COLUMNS = ("config_id", "file")
 
 
 class ManifestError(HoldmusicError):
-    """The manifest is unusable; the message lists every bad row."""
+    """The manifest is unusable; the message lists every bad row. Whatever is wrong with
+    it, the CLI exits 1 (like a file that fails validation): the command line was fine."""
 
 
-class ManifestIdError(ManifestError, UsageError):
-    """The manifest names a config id outside the allowed form (a usage error, exit 2)."""
-
-    exit_code = 2
+class ManifestIdError(ManifestError):
+    """The manifest names a config id outside the allowed form."""
 
 
 @dataclass(frozen=True)

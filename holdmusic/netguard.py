@@ -76,7 +76,10 @@ def _left(timeout: float | None, kind: type[Exception]) -> float | None:
 
 
 def allow_private() -> bool:
-    """Only the exact opt-in counts: local playgrounds and test suites set it to 1."""
+    """Only the exact opt-in counts: local playgrounds and test suites set it to 1.
+
+    Read only when a caller of :mod:`holdmusic.publicurl` does not say (``allow_private``
+    None): the application layer always says, from what its interface read at start."""
     return os.environ.get(ALLOW_PRIVATE_ENV) == "1"
 
 
@@ -175,7 +178,7 @@ class GuardedBackend(httpcore.NetworkBackend):
         if self.aborted.is_set():
             raise httpcore.ConnectError("interrupted")
         timeout = _left(timeout, httpcore.ConnectTimeout)
-        if self._public_only and not allow_private():
+        if self._public_only:
             # Connect to the address that was checked, not to a second lookup's answer.
             host = public_addresses(host, port)[0]
         stream = self._inner.connect_tcp(host, port, timeout, local_address, socket_options)

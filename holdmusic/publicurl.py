@@ -19,6 +19,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from holdmusic import __version__, rules
+from holdmusic.codes import Problem, problem
 from holdmusic.netguard import (  # re-exported: callers know them as publicurl.*
     ALLOW_PRIVATE_ENV,
     FetchError,
@@ -29,6 +30,7 @@ from holdmusic.netguard import (  # re-exported: callers know them as publicurl.
     deadline_passed,
     guarded_transport,
 )
+from holdmusic.netguard import allow_private as netguard_allow_private
 
 __all__ = [
     "ALLOW_PRIVATE_ENV",
@@ -75,13 +77,14 @@ def fetch(
     timeout: httpx.Timeout = TIMEOUT,
     total_seconds: float = FETCH_DEADLINE,
     transport: httpx.BaseTransport | None = None,
+    allow_private: bool | None = None,
 ) -> Fetched:
     """GET ``url`` with no credentials or cookies, reading at most ``max_bytes`` + 1 bytes.
 
     Redirects are followed by hand, up to ``max_redirects``, so that each hop is reported.
     The whole exchange, redirects included, ends within ``total_seconds``. Unless
     HOLDMUSIC_ALLOW_PRIVATE_URLS=1, an address that is not public (after DNS, on every
-    hop) raises :class:`PrivateURLError`.
+    hop) raises :class:`PrivateURLError`. ``allow_private`` None: as that variable says.
     """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -91,7 +94,9 @@ def fetch(
     redirects: list[str] = []
     current = url
     if transport is None:
-        transport, _ = guarded_transport(public_only=True, pool_size=2)
+        if allow_private is None:
+            allow_private = netguard_allow_private()
+        transport, _ = guarded_transport(public_only=not allow_private, pool_size=2)
     started = time.monotonic()
     try:
         with (
@@ -209,10 +214,25 @@ class PublicCheck:
     content_type: str | None
     sha256: str | None  # of what was served
     size_bytes: int | None
-    problems: tuple[str, ...] = ()
-    warnings: tuple[str, ...] = field(default=())
-    # Stable codes for problems that have one (``private_url``, ``unreachable``).
-    codes: tuple[str, ...] = ()
+    problems: tuple[Problem, ...] = ()  # errors: the URL must not be used
+    warnings: tuple[Problem, ...] = field(default=())
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        return tuple(p.code for p in self.problems)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "url": self.url,
+            "ok": self.ok,
+            "status": self.status,
+            "content_type": self.content_type,
+            "sha256": self.sha256,
+            "size_bytes": self.size_bytes,
+            "problems": [p.to_dict() for p in self.problems],
+            "warnings": [p.to_dict() for p in self.warnings],
+            "codes": list(self.codes),
+        }
 
 
 def check_public(
@@ -224,15 +244,24 @@ def check_public(
     timeout: httpx.Timeout = TIMEOUT,
     total_seconds: float = FETCH_DEADLINE,
     transport: httpx.BaseTransport | None = None,
+    allow_private: bool | None = None,
 ) -> PublicCheck:
     """Prove that ``url`` anonymously serves exactly the bytes with this ``sha256``.
 
     ``hint`` is what to do when the object turns out private (the command the user runs).
     Network failures are results too (``ok=False``), so the caller decides what to say.
+    Problems are errors (``not_public``, ``http_status``, ``too_many_redirects``,
+    ``content_type``, ``wrong_bytes``, ``unreachable``, ``private_url``); warnings
+    ``not_https``.
     """
     warnings = []
     if urlsplit(url).scheme != "https":
-        warnings.append(f"{url} is not https: Daily may refuse it, and anyone on path can alter it")
+        warnings.append(
+            problem(
+                "not_https",
+                f"{url} is not https: Daily may refuse it, and anyone on path can alter it",
+            )
+        )
     try:
         got = fetch(
             url,
@@ -240,10 +269,11 @@ def check_public(
             timeout=timeout,
             total_seconds=total_seconds,
             transport=transport,
+            allow_private=allow_private,
         )
     except FetchError as exc:
         return PublicCheck(
-            url, False, None, None, None, None, (str(exc),), tuple(warnings), (exc.code,)
+            url, False, None, None, None, None, (problem(exc.code, str(exc)),), tuple(warnings)
         )
     served = hashlib.sha256(got.body).hexdigest() if got.status == 200 else None
     problems = _judge(got, served, sha256, size_bytes, hint)
@@ -259,36 +289,54 @@ def check_public(
     )
 
 
-def _judge(got: Fetched, served: str | None, sha256: str, size: int, hint: str) -> list[str]:
+def _judge(got: Fetched, served: str | None, sha256: str, size: int, hint: str) -> list[Problem]:
     status = got.status
     if got.location is not None:
         return [
-            f"anonymous GET answered {status} redirecting to {got.location}; Daily needs the file "
-            "itself at this URL (redirects are not documented to work): point the public base "
-            "URL at the final location"
+            problem(
+                "too_many_redirects",
+                f"anonymous GET answered {status} redirecting to {got.location}; Daily needs the "
+                "file itself at this URL (redirects are not documented to work): point the "
+                "public base URL at the final location",
+            )
         ]
     if status in (401, 403):
-        return [f"anonymous GET answered {status}: the object is not public. {hint}".strip()]
+        return [
+            problem(
+                "not_public",
+                f"anonymous GET answered {status}: the object is not public. {hint}".strip(),
+            )
+        ]
     if status == 404:
         return [
-            "anonymous GET answered 404: this URL does not reach the uploaded object; check the "
-            "public base URL (a CDN's origin path, the bucket name, the region)"
+            problem(
+                "http_status",
+                "anonymous GET answered 404: this URL does not reach the uploaded object; check "
+                "the public base URL (a CDN's origin path, the bucket name, the region)",
+            )
         ]
     if status != 200:
-        return [f"anonymous GET answered {status}, not 200"]
+        return [problem("http_status", f"anonymous GET answered {status}, not 200")]
     problems = []
     if got.media_type != "audio/mpeg":
         problems.append(
-            f"served as Content-Type {got.content_type or '(none)'}, not audio/mpeg: the object's "
-            "metadata or a CDN rule changes it"
+            problem(
+                "content_type",
+                f"served as Content-Type {got.content_type or '(none)'}, not audio/mpeg: the "
+                "object's metadata or a CDN rule changes it",
+                "error",
+            )
         )
     if got.over_cap or served != sha256:
         what = "an HTML page" if got.media_type == "text/html" else f"{len(got.body):,} bytes"
         if got.over_cap:
             what = f"more than {size:,} bytes"
         problems.append(
-            f"served {what} that are not the uploaded file (sha256 differs): a CDN or proxy "
-            "serves a stale or different object"
+            problem(
+                "wrong_bytes",
+                f"served {what} that are not the uploaded file (sha256 differs): a CDN or proxy "
+                "serves a stale or different object",
+            )
         )
     return problems
 
@@ -302,6 +350,7 @@ def validate_url(
     total_seconds: float = FETCH_DEADLINE,
     transport: httpx.BaseTransport | None = None,
     inspect: Callable[[rules.Verdict, bytes], rules.Verdict] | None = None,
+    allow_private: bool | None = None,
 ) -> rules.Verdict:
     """What Daily would fetch from ``url``, judged by the same rules as a local file.
 
@@ -330,6 +379,7 @@ def validate_url(
             timeout=timeout,
             total_seconds=total_seconds,
             transport=transport,
+            allow_private=allow_private,
         )
     except FetchError as exc:
         problems.append(rules.Problem(exc.code, "error", str(exc)))

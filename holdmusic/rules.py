@@ -19,9 +19,11 @@ import mmap
 import os
 import stat
 from dataclasses import dataclass, field, replace
-from typing import Any, BinaryIO, Literal
+from typing import Any, BinaryIO
 
 from holdmusic import audio
+from holdmusic.codes import Problem as Problem  # re-exported: callers know it as rules.*
+from holdmusic.codes import Severity as Severity
 from holdmusic.text import printable
 
 # Daily: "less than 10MB in size and less than 60 seconds in duration". 10 MB read as
@@ -42,22 +44,6 @@ LARGE_TAGS_BYTES = 1_000_000
 
 # Files above this size are mapped rather than read, so memory stays bounded.
 _READ_WHOLE = 64 * 1024 * 1024
-
-Severity = Literal["error", "warning"]
-
-
-@dataclass(frozen=True)
-class Problem:
-    code: str
-    severity: Severity
-    message: str
-    offset: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"code": self.code, "severity": self.severity, "message": self.message}
-        if self.offset is not None:
-            d["offset"] = self.offset
-        return d
 
 
 @dataclass(frozen=True)

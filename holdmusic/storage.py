@@ -13,12 +13,9 @@ import contextlib
 import hashlib
 import json
 import os
-import re
-import unicodedata
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import boto3
 import botocore.exceptions
@@ -29,8 +26,15 @@ from holdmusic.storesettings import (  # re-exported: callers know them as stora
     DEFAULT_CACHE_CONTROL,
     DEFAULT_PREFIX,
     StorageSettings,
+    StoredObject,
     check_prefix,
+    custom_endpoint,
+    describe_endpoint,
+    direct_url,
+    object_key,
     public_hint,
+    public_url,
+    slug,
 )
 from holdmusic.text import printable
 
@@ -44,45 +48,34 @@ POLICY_SID = "HoldmusicPublicRead"
 __all__ = [
     "DEFAULT_CACHE_CONTROL",
     "DEFAULT_PREFIX",
+    "S3Store",
     "StorageError",
     "StorageSettings",
     "StoredObject",
     "check_prefix",
+    "describe_endpoint",
+    "direct_url",
+    "object_key",
     "public_hint",
+    "public_url",
+    "slug",
 ]
 
 
 class StorageError(HoldmusicError):
-    """The storage service refused or could not be reached."""
+    """The storage service refused or could not be reached.
 
+    ``kind`` says which, for advice: ``unreachable`` (the endpoint), ``credentials``
+    (none found, or refused), ``no_bucket``, ``denied`` (a permission), ``other``.
+    """
 
-@dataclass(frozen=True)
-class StoredObject:
-    bucket: str
-    key: str
-    url: str
-    sha256: str
-    size_bytes: int
-    uploaded: bool  # False when an identical object was already there
-
-
-def slug(filename: str) -> str:
-    """Lowercase ASCII words joined by '-': no separators or dots from the user's name."""
-    stem = os.path.basename(filename.replace("\\", "/"))
-    if stem.lower().endswith(".mp3"):
-        stem = stem[:-4]
-    ascii_ = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()
-    words = re.sub(r"[^a-z0-9]+", "-", ascii_.lower()).strip("-")
-    return words[:60].rstrip("-") or "audio"
-
-
-def object_key(prefix: str, filename: str, sha256: str) -> str:
-    """``{prefix}{slug}-{16 hex of sha256}.mp3``: new bytes, new URL; same bytes, same URL."""
-    return f"{prefix}{slug(filename)}-{sha256[:16]}.mp3"
+    def __init__(self, message: str, kind: str = "other") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 def _client(settings: StorageSettings) -> S3Client:
-    custom = _custom_endpoint(settings)
+    custom = custom_endpoint(settings)
     config = Config(
         connect_timeout=settings.connect_timeout,
         read_timeout=settings.read_timeout,
@@ -97,23 +90,7 @@ def _client(settings: StorageSettings) -> S3Client:
         session = boto3.session.Session(region_name=settings.region)
         return session.client("s3", endpoint_url=settings.endpoint_url, config=config)
     except botocore.exceptions.BotoCoreError as exc:
-        raise StorageError(f"cannot set up the S3 client: {exc}") from None
-
-
-def _custom_endpoint(settings: StorageSettings) -> str | None:
-    """The non-AWS endpoint in use, if any (flag, then boto3's own environment variables)."""
-    url = (
-        settings.endpoint_url
-        or os.environ.get("AWS_ENDPOINT_URL_S3")
-        or os.environ.get("AWS_ENDPOINT_URL")
-    )
-    if url and not (urlsplit(url).hostname or "").endswith(".amazonaws.com"):
-        return url
-    return None
-
-
-def describe_endpoint(settings: StorageSettings) -> str:
-    return _custom_endpoint(settings) or "AWS S3"
+        raise StorageError(f"cannot set up the S3 client: {exc}", "other") from None
 
 
 def credentials_source(settings: StorageSettings) -> str | None:
@@ -125,55 +102,88 @@ def credentials_source(settings: StorageSettings) -> str | None:
     return None if creds is None else str(getattr(creds, "method", "found"))
 
 
-def direct_url(settings: StorageSettings, key: str, region: str | None = None) -> str:
-    """The object's URL on the storage service itself, whatever the public base URL."""
-    path = quote(key, safe="/")
-    custom = _custom_endpoint(settings)
-    if custom:
-        return f"{custom.rstrip('/')}/{quote(settings.bucket)}/{path}"
-    region = region or settings.region or "us-east-1"
-    if "." in settings.bucket:  # a dotted name breaks the wildcard TLS certificate
-        return f"https://s3.{region}.amazonaws.com/{settings.bucket}/{path}"
-    return f"https://{settings.bucket}.s3.{region}.amazonaws.com/{path}"
+class S3Store:
+    """The :class:`holdmusic.storesettings.Store` on S3: one boto3 client for the store's
+    life (one run), made at its first request."""
 
+    def __init__(self, settings: StorageSettings) -> None:
+        self.settings = settings
+        self._s3: S3Client | None = None
 
-def public_url(settings: StorageSettings, key: str, region: str | None = None) -> str:
-    """Where anonymous clients (Daily) fetch the object."""
-    if settings.public_base_url:
-        return settings.public_base_url.rstrip("/") + "/" + quote(key, safe="/")
-    return direct_url(settings, key, region)
+    @property
+    def client(self) -> S3Client:
+        if self._s3 is None:
+            self._s3 = _client(self.settings)
+        return self._s3
+
+    @property
+    def region(self) -> str:
+        return str(self.client.meta.region_name)
+
+    def public_url(self, key: str) -> str:
+        return public_url(self.settings, key, self.region)
+
+    def direct_url(self, key: str) -> str:
+        return direct_url(self.settings, key, self.region)
+
+    def plan_url(self, filename: str, sha256: str) -> str:
+        return public_url(self.settings, object_key(self.settings.prefix, filename, sha256))
+
+    def put_if_absent(self, data: bytes, sha256: str, filename: str) -> StoredObject:
+        """Put ``data`` under its content-addressed key unless an identical object is there.
+
+        Idempotent like ``twine upload --skip-existing``: a HEAD first, and no PUT when the
+        key already holds these bytes with the right headers.
+        """
+        settings = self.settings
+        key = object_key(settings.prefix, filename, sha256)
+        size = len(data)
+        client = self.client
+        url = self.public_url(key)
+        with _translated(settings, key):
+            if _already_there(client, settings, key, sha256, size):
+                if settings.acl == "public-read":  # e.g. a re-run after the public check's hint
+                    client.put_object_acl(Bucket=settings.bucket, Key=key, ACL="public-read")
+                return StoredObject(settings.bucket, key, url, sha256, size, False)
+            _put(
+                client,
+                settings,
+                key,
+                data,
+                CacheControl=settings.cache_control,
+                Metadata={"sha256": sha256, "original-filename": quote(os.path.basename(filename))},
+                # Our own hash of the validated bytes: the server rejects anything else.
+                ChecksumSHA256=base64.b64encode(bytes.fromhex(sha256)).decode(),
+            )
+        return StoredObject(settings.bucket, key, url, sha256, size, True)
+
+    def put_probe(self, key: str, data: bytes) -> str:
+        """A small object that ``doctor`` reads back anonymously; returns its public URL."""
+        with _translated(self.settings, key):
+            _put(self.client, self.settings, key, data, CacheControl="no-store")
+        return self.public_url(key)
+
+    def delete(self, key: str) -> None:
+        with _translated(self.settings, key):
+            self.client.delete_object(Bucket=self.settings.bucket, Key=key)
+
+    def check_bucket(self) -> str:
+        """HEAD the bucket: proves the credentials and the bucket. Returns the region in use."""
+        with _translated(self.settings, None):
+            self.client.head_bucket(Bucket=self.settings.bucket)
+        return self.region
 
 
 def upload(
     settings: StorageSettings, data: bytes, sha256: str, filename: str, *, dry_run: bool = False
 ) -> StoredObject:
-    """Put ``data`` under its content-addressed key unless an identical object is there.
-
-    Idempotent like ``twine upload --skip-existing``: a HEAD first, and no PUT when the
-    key already holds these bytes with the right headers.
-    """
-    key = object_key(settings.prefix, filename, sha256)
-    size = len(data)
+    """One upload with a store of its own (``S3Store.put_if_absent``); a dry run plans
+    the URL without a request."""
     if dry_run:
-        return StoredObject(settings.bucket, key, public_url(settings, key), sha256, size, False)
-    client = _client(settings)
-    url = public_url(settings, key, client.meta.region_name)
-    with _translated(settings, key):
-        if _already_there(client, settings, key, sha256, size):
-            if settings.acl == "public-read":  # e.g. a re-run after the public check's hint
-                client.put_object_acl(Bucket=settings.bucket, Key=key, ACL="public-read")
-            return StoredObject(settings.bucket, key, url, sha256, size, False)
-        _put(
-            client,
-            settings,
-            key,
-            data,
-            CacheControl=settings.cache_control,
-            Metadata={"sha256": sha256, "original-filename": quote(os.path.basename(filename))},
-            # Our own hash of the validated bytes: the server rejects anything else.
-            ChecksumSHA256=base64.b64encode(bytes.fromhex(sha256)).decode(),
-        )
-    return StoredObject(settings.bucket, key, url, sha256, size, True)
+        key = object_key(settings.prefix, filename, sha256)
+        url = public_url(settings, key)
+        return StoredObject(settings.bucket, key, url, sha256, len(data), False)
+    return S3Store(settings).put_if_absent(data, sha256, filename)
 
 
 def _put(client: S3Client, settings: StorageSettings, key: str, data: bytes, **extra: Any) -> None:
@@ -202,25 +212,15 @@ def _already_there(
 
 
 def delete(settings: StorageSettings, key: str) -> None:
-    client = _client(settings)
-    with _translated(settings, key):
-        client.delete_object(Bucket=settings.bucket, Key=key)
+    S3Store(settings).delete(key)
 
 
 def put_probe(settings: StorageSettings, key: str, data: bytes) -> str:
-    """A small object that ``doctor`` reads back anonymously; returns its public URL."""
-    client = _client(settings)
-    with _translated(settings, key):
-        _put(client, settings, key, data, CacheControl="no-store")
-    return public_url(settings, key, client.meta.region_name)
+    return S3Store(settings).put_probe(key, data)
 
 
 def check_bucket(settings: StorageSettings) -> str:
-    """HEAD the bucket: proves the credentials and the bucket. Returns the region in use."""
-    client = _client(settings)
-    with _translated(settings, None):
-        client.head_bucket(Bucket=settings.bucket)
-    return client.meta.region_name
+    return S3Store(settings).check_bucket()
 
 
 def policy_prefix(prefix: str) -> str:
@@ -299,7 +299,32 @@ def _translated(settings: StorageSettings, key: str | None) -> Iterator[None]:
         message = describe_error(exc, settings, key)
         if message is None:
             raise
-        raise StorageError(message) from exc
+        raise StorageError(message, error_kind(exc, settings, key)) from exc
+
+
+def error_kind(exc: BaseException, settings: StorageSettings, key: str | None = None) -> str:
+    """Which :class:`StorageError` kind a boto3/botocore exception is."""
+    errors = botocore.exceptions
+    if isinstance(exc, errors.NoCredentialsError | errors.PartialCredentialsError):
+        return "credentials"
+    if isinstance(
+        exc,
+        errors.ConnectTimeoutError
+        | errors.ReadTimeoutError
+        | errors.EndpointConnectionError
+        | errors.ConnectionClosedError,
+    ):
+        return "unreachable"
+    if isinstance(exc, errors.ClientError):
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch"):
+            return "credentials"
+        if code == "NoSuchBucket" or (code in ("404", "NotFound") and key is None):
+            return "no_bucket"
+        if code == "AccessDenied" or status == 403:
+            return "denied"
+    return "other"
 
 
 def describe_error(
@@ -307,7 +332,7 @@ def describe_error(
 ) -> str | None:
     """A user-facing line for a boto3/botocore exception, or None if it is not one."""
     b = settings.bucket
-    where = _custom_endpoint(settings) or "AWS S3"
+    where = custom_endpoint(settings) or "AWS S3"
     errors = botocore.exceptions
     if isinstance(exc, errors.NoCredentialsError):
         return (
@@ -339,7 +364,8 @@ def describe_error(
         if code == "AccessControlListNotSupported":
             return (
                 f"bucket {b!r} has ACLs disabled (Object Ownership: bucket owner enforced): "
-                "use --acl none and make the prefix public with 'holdmusic bucket-policy --apply'"
+                "set the ACL to none (HOLDMUSIC_ACL) and make the prefix public with "
+                "'holdmusic bucket-policy --apply'"
             )
         if code == "AccessDenied" or status == 403:
             if "public" in msg.lower() and "block" in msg.lower():

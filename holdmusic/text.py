@@ -39,12 +39,15 @@ def printable(text: str) -> str:
     return text if text.isprintable() else _UNSAFE.sub(_escape, text)
 
 
-# What the guard lets through on a terminal: newlines, tabs, carriage returns and CSI
-# sequences (colours, and the cursor moves of a progress bar), which holdmusic writes
-# itself through click and rich. OSC, DCS and every other control is escaped. Off a
-# terminal only newlines and tabs pass: click and rich write no styling there.
-_CSI = "\x1b\\[[0-?]*[ -/]*[@-~]"
-_TERMINAL = re.compile(f"({_CSI}|\r)|[\x00-\x08\x0b\x0c\x0e-\x1f{_INVISIBLE}]")
+# What the guard lets through on a terminal: newlines, tabs, and the colour sequences
+# click writes (SGR with plain colour and weight parameters). Everything else, cursor
+# moves, erasures, OSC, DCS, carriage returns, SGR 5-8 (blink, reverse, conceal), is
+# escaped: data is escaped where it is put into a line, and this guard is the last line
+# behind that. rich (tables, the progress bar) writes its own sequences to the stream
+# beneath the guard, and is only ever given escaped text. Off a terminal only newlines
+# and tabs pass: click and rich write no styling there.
+_SGR = "\x1b\\[(?:(?:[0-4]|2[1-4]|3[0-79]|4[0-79]|9[0-7]|10[0-7])(?:;(?=[0-9])|(?=m)))*m"
+_TERMINAL = re.compile(f"({_SGR})|[\x00-\x08\x0b-\x1f{_INVISIBLE}]")
 _PIPE = re.compile(f"[\x00-\x08\x0b-\x1f{_INVISIBLE}]")
 
 

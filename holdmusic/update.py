@@ -9,25 +9,15 @@ is a :class:`holdmusic.record.Item`, the same object the report holds. Daily's o
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from holdmusic.record import (
-    FAILED,
-    MISMATCHED,
-    NOT_ATTEMPTED,
-    PENDING,
-    QUEUED,
-    UNCHANGED,
-    UPDATED,
-    WOULD_UPDATE,
-    Item,
-    Recorder,
-)
+from holdmusic.progress import Cancel, ConfigRead, ConfigsRead, Phase, Reporter
+from holdmusic.record import Change, Item, Recorder, Status
 
 if TYPE_CHECKING:
     from holdmusic.daily import DailyClient, DailyError, DialinConfig
-    from holdmusic.pipeline import Prepared, Published
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -35,47 +25,14 @@ R = TypeVar("R")
 Found = dict[str, "DialinConfig | DailyError"]
 
 
-class Progress:
-    """What a run tells its watcher as it goes; silent by default.
-
-    ``phase``/``advance``/``message`` are the steps of a long run (batch draws a bar from
-    them); the other hooks carry the objects themselves (publish prints each). A watcher
-    overrides what it shows and ignores the rest.
-    """
-
-    def phase(self, name: str, total: int) -> None:
-        """A phase of ``total`` steps starts."""
-
-    def advance(self, text: str | None = None) -> None:
-        """One step of the phase is done; ``text`` is worth showing when given."""
-
-    def message(self, text: str) -> None:
-        """A line worth showing on its own (a warning, why a file failed)."""
-
-    def verdict(self, prepared: Prepared) -> None:
-        """A file was read and judged."""
-
-    def configs(self, found: Found) -> None:
-        """Every config was read (or failed to be)."""
-
-    def published(self, published: Published) -> None:
-        """A file was uploaded and its public URL checked."""
-
-    def putting(self, config_ids: list[str]) -> None:
-        """PUTs are about to be sent to these configs."""
-
-    def outcome(self, item: Item, *, sent: bool) -> None:
-        """A config's outcome in the update phase: ``sent`` when a PUT was tried for it
-        (one step of the "updating configs" phase), else it already held the URL."""
-
-
 def fan_out(
     fn: Callable[[T], R],
     items: list[T],
     concurrency: int,
-    on_interrupt: Callable[[], object] | None = None,
+    cancel: Cancel | None = None,
 ) -> list[R]:
-    """``[fn(i) for i in items]`` on up to ``concurrency`` threads, in order."""
+    """``[fn(i) for i in items]`` on up to ``concurrency`` threads, in order. Whatever
+    stops it (Ctrl-C, an error) cancels the run first, so waiting threads wake."""
     if concurrency <= 1 or len(items) <= 1:
         return [fn(i) for i in items]
     from concurrent.futures import ThreadPoolExecutor
@@ -85,8 +42,8 @@ def fan_out(
             return list(pool.map(fn, items))
         except BaseException:
             # Before the pool waits for its threads: wake them, or one Ctrl-C is not enough.
-            if on_interrupt is not None:
-                on_interrupt()
+            if cancel is not None:
+                cancel.cancel()
             raise
 
 
@@ -95,9 +52,10 @@ def read_configs(
     config_ids: list[str],
     *,
     concurrency: int = 8,
-    on_each: Callable[[], object] | None = None,
+    reporter: Reporter | None = None,
 ) -> Found:
-    """GET every config (in parallel, under the client's rate limit); errors as values."""
+    """GET every config (in parallel, under the client's rate limit); errors as values.
+    Each read is a step of the reporter's phase."""
     from holdmusic.daily import DailyError
 
     def one(cid: str) -> DialinConfig | DailyError:
@@ -106,10 +64,13 @@ def read_configs(
         except DailyError as exc:
             return exc
         finally:
-            if on_each is not None:
-                on_each()
+            if reporter is not None:
+                reporter.step(cid)
 
-    results = fan_out(one, config_ids, concurrency, on_interrupt=client.interrupt)
+    cancel = reporter.cancel if reporter is not None else None
+    results = fan_out(one, config_ids, concurrency, cancel)
+    if cancel is not None:
+        cancel.check()  # the reads it cut short are not answers
     return dict(zip(config_ids, results, strict=True))
 
 
@@ -118,7 +79,7 @@ def preflight(
     config_ids: list[str],
     *,
     concurrency: int = 8,
-    on_each: Callable[[], object] | None = None,
+    reporter: Reporter | None = None,
 ) -> tuple[Found, dict[str, DialinConfig], dict[str, Item]]:
     """GET every config and keep those hold music can be set on.
 
@@ -127,19 +88,27 @@ def preflight(
     """
     from holdmusic.daily import DailyAuthError, DailyError, target_problem
 
-    found = read_configs(client, config_ids, concurrency=concurrency, on_each=on_each)
+    found = read_configs(client, config_ids, concurrency=concurrency, reporter=reporter)
     errors = [r for r in found.values() if isinstance(r, DailyError)]
     if errors and all(isinstance(e, DailyAuthError) for e in errors):
         raise errors[0]
     usable: dict[str, DialinConfig] = {}
     failed: dict[str, Item] = {}
+    read: list[ConfigRead] = []
     for cid, got in found.items():
         if isinstance(got, DailyError):
-            failed[cid] = Item(cid, status=FAILED, error=str(got))
+            failed[cid] = Item(cid, status=Status.FAILED, error=str(got))
+            read.append(ConfigRead(config_id=cid, config=None, problem=str(got)))
         elif problem := target_problem(got):
-            failed[cid] = Item(cid, previous_url=got.hold_music_url, status=FAILED, error=problem)
+            failed[cid] = Item(
+                cid, previous_url=got.hold_music_url, status=Status.FAILED, error=problem
+            )
+            read.append(ConfigRead(config_id=cid, config=got, problem=problem))
         else:
             usable[cid] = got
+            read.append(ConfigRead(config_id=cid, config=got))
+    if reporter is not None:
+        reporter.emit(ConfigsRead(configs=tuple(read)))
     return found, usable, failed
 
 
@@ -154,51 +123,60 @@ def point_config(client: DailyClient, before: DialinConfig, url: str) -> Item:
     """
     from holdmusic.daily import DailyError, DailyInterrupted
 
-    def outcome(status: str, error: str | None = None, **more: Any) -> Item:
+    def outcome(
+        status: Status,
+        error: str | None = None,
+        *,
+        changed: tuple[str, ...] = (),
+        stored_url: str | None = None,
+        note: str | None = None,
+    ) -> Item:
         return Item(
             before.id,
             url=url,
             previous_url=before.hold_music_url,
             status=status,
             error=error,
-            **more,
+            changed_fields=list(changed),
+            stored_url=stored_url,
+            note=note,
         )
 
     if before.hold_music_url == url:
-        return outcome(UNCHANGED)
+        return outcome(Status.UNCHANGED)
     note = None
     try:
         after = client.set_hold_music(before.id, url)
     except DailyError as exc:
         unknown = exc.outcome_unknown
         if isinstance(exc, DailyInterrupted) and not unknown:  # Ctrl-C before it was sent
-            return outcome(NOT_ATTEMPTED, str(exc))
+            return outcome(Status.NOT_ATTEMPTED, str(exc))
         try:
             after = client.get_config(before.id)
         except DailyError:
             if unknown:
                 return outcome(
-                    PENDING,
+                    Status.PENDING,
                     f"{exc}; it may have been applied, and a GET could not confirm either way",
                 )
-            return outcome(FAILED, str(exc))
+            return outcome(Status.FAILED, str(exc))
         if after.hold_music_url != url:
             if unknown:
                 return outcome(
-                    PENDING,
+                    Status.PENDING,
                     f"{exc}; a GET shows {after.hold_music_url!r}, but a PUT whose answer "
                     "never came may still land ('holdmusic rollback' checks it)",
                 )
-            return outcome(FAILED, str(exc))
+            return outcome(Status.FAILED, str(exc))
         note = f"the PUT reported an error ({exc}) but a GET shows it was applied"
-    changed = list(changed_fields(before, after))
+    changed = changed_fields(before, after)
     if after.hold_music_url != url:
         # The config changed, though not to what was asked: the record must say so,
         # so that rollback restores it.
         return outcome(
-            MISMATCHED,
+            Status.MISMATCHED,
             f"Daily accepted the PUT but the config now holds {after.hold_music_url!r}",
-            changed_fields=changed,
+            changed=changed,
             stored_url=after.hold_music_url,
         )
     error = None
@@ -208,7 +186,7 @@ def point_config(client: DailyClient, before: DialinConfig, url: str) -> Item:
             + ", ".join(changed)
             + " (check them in the dashboard)"
         )
-    return outcome(UPDATED, error, changed_fields=changed, note=note)
+    return outcome(Status.UPDATED, error, changed=changed, note=note)
 
 
 def changed_fields(before: DialinConfig, after: DialinConfig) -> tuple[str, ...]:
@@ -220,23 +198,12 @@ def changed_fields(before: DialinConfig, after: DialinConfig) -> tuple[str, ...]
     return tuple(changed)
 
 
-def not_attempted(recorder: Recorder, reason: str) -> None:
-    """Close every item nothing was sent for, so the report says so."""
-    recorder.update_many(
-        {
-            cid: {"status": NOT_ATTEMPTED, "error": f"not attempted: {reason}"}
-            for cid, item in recorder.items.items()
-            if item.status == QUEUED
-        }
-    )
-
-
 def put_phase(
     client: DailyClient,
     current: dict[str, DialinConfig],
     targets: dict[str, str],
     recorder: Recorder,
-    progress: Progress,
+    reporter: Reporter,
     *,
     concurrency: int,
     dry_run: bool,
@@ -244,60 +211,63 @@ def put_phase(
     """Point each config at its target URL, in parallel under the shared rate limit.
 
     ``current`` is what each config holds now (read by the preflight). Write-ahead: every
-    item about to be PUT is recorded ``pending`` first. On Ctrl-C, PUTs not yet started
-    are cancelled and recorded as not attempted; those in flight finish and are recorded
-    as they end. A dry run records ``would_update`` and sends nothing.
+    item about to be PUT is recorded ``pending`` first. When the run is cancelled (or
+    Ctrl-C), PUTs not yet started are recorded as not attempted; those in flight are cut
+    and recorded as they end (``pending`` when their answer never came). A dry run
+    records ``would_update`` and sends nothing.
     """
     from concurrent.futures import ThreadPoolExecutor, as_completed
 
+    cancel = reporter.cancel
     unchanged = [cid for cid, url in targets.items() if current[cid].hold_music_url == url]
     todo = [cid for cid in targets if cid not in unchanged]
-    recorder.update_many(
-        {cid: {"status": UNCHANGED, "url": targets[cid], "error": None} for cid in unchanged}
-        | {
-            cid: {"status": WOULD_UPDATE if dry_run else PENDING, "url": targets[cid]}
-            for cid in todo
-        }
+    before = Status.WOULD_UPDATE if dry_run else Status.PENDING
+    recorder.change_many(
+        {cid: Change(status=Status.UNCHANGED, url=targets[cid], error=None) for cid in unchanged}
+        | {cid: Change(status=before, url=targets[cid]) for cid in todo}
     )
     if dry_run:
         return
     for cid in unchanged:
-        progress.outcome(recorder.items[cid], sent=False)
+        reporter.outcome(recorder.items[cid], sent=False)
     if not todo:
         return
-    progress.phase("updating configs", len(todo))
-    progress.putting(todo)
+    reporter.phase(Phase.UPDATE, len(todo))
     started: set[str] = set()
+    started_lock = threading.Lock()
 
     def apply(cid: str) -> None:
-        started.add(cid)
+        with started_lock:
+            if cancel.cancelled:
+                return  # closed below as not attempted
+            started.add(cid)
         got = point_config(client, current[cid], targets[cid])
         # Not forced to disk at once: the item was written "pending" (may have changed)
         # before its PUT, so a crash before the next write still leaves a true record.
-        recorder.update(
-            cid,
-            durable=False,
-            status=got.status,
-            error=got.error,
-            stored_url=got.stored_url,
-            changed_fields=got.changed_fields,
-            note=got.note,
+        item = recorder.change(cid, Change.outcome(got), durable=False)
+        reporter.outcome(item, sent=True)
+        reporter.step(cid, failed=not item.ok, text=item.error)
+
+    def close_unstarted() -> None:
+        with started_lock:
+            never = [cid for cid in todo if cid not in started]
+        recorder.change_many(
+            {
+                cid: Change(status=Status.NOT_ATTEMPTED, error=f"not attempted: {cancel.reason}")
+                for cid in never
+            }
         )
-        progress.outcome(recorder.items[cid], sent=True)
 
     pool = ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(todo))))
     try:
         for future in as_completed([pool.submit(apply, cid) for cid in todo]):
             future.result()
     except BaseException:
-        client.interrupt()  # wake waiting threads and cut open connections first
+        cancel.cancel()  # wake waiting threads and cut open connections first
         pool.shutdown(wait=True, cancel_futures=True)
-        recorder.update_many(
-            {
-                cid: {"status": NOT_ATTEMPTED, "error": "not attempted: interrupted"}
-                for cid in todo
-                if cid not in started
-            }
-        )
+        close_unstarted()
         raise
     pool.shutdown()
+    if cancel.cancelled:
+        close_unstarted()
+        cancel.check()

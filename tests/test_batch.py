@@ -24,9 +24,8 @@ from typing import Any
 import httpx
 import pytest
 
-from holdmusic import __version__
+from holdmusic import __version__, app
 from holdmusic.manifest import ManifestError, read
-from holdmusic.update import Progress
 from tests.conftest import SAMPLES, Result, Stack
 from tests.mp3factory import Made
 
@@ -42,6 +41,8 @@ ITEM_KEYS = {
     "error",
     "stored_url",
     "changed_fields",
+    "note",  # issue 18: the same fields as publish's configs
+    "ok",
 }
 
 Cli = Callable[..., Result]
@@ -270,7 +271,12 @@ def test_batch_120_configs_rerun_and_rollback(
     r = cli("batch", str(manifest), "--report", "run1.json", "--json")
     assert r.exit_code == 0, r.stderr[-3000:]
     report = load(work / "run1.json")
-    assert json.loads(r.stdout) == report
+    printed = json.loads(r.stdout)
+    # --json is the report as written, and how the run ended (issue 18)
+    assert {k: v for k, v in printed.items() if k in report} == report
+    assert set(printed) - set(report) == {"ok", "uploads", "report", "interrupted", "error"}
+    assert printed["ok"] is True and printed["report"] == "run1.json"
+    assert printed["uploads"] == 3 and printed["interrupted"] is False
     assert "120 configs: 120 updated; 3 files uploaded" in r.stderr
 
     assert report["tool"] == "holdmusic" and report["command"] == "batch"
@@ -292,6 +298,9 @@ def test_batch_120_configs_rerun_and_rollback(
         assert (item["status"], item["error"]) == ("updated", None)
         assert url_of(stack, cid) == item["url"]
     assert len(set(urls.values())) == 3
+    # files are keyed as items name them (the manifest's paths), not by absolute path
+    assert set(report["files"]) == set(files)
+    assert {f: report["files"][f]["url"] for f in files} == urls
 
     # PUTs that were applied and then answered 502: their previous_url is still the original
     burnt = {x.path.rsplit("/", 1)[1] for x in d.requests if "fail_after_put" in x.faults}
@@ -326,7 +335,8 @@ def test_batch_120_configs_rerun_and_rollback(
     back = cli("rollback", "run1.json", "--report", "rollback.json", "--json")
     assert back.exit_code == 0, back.stderr[-3000:]
     rb = load(work / "rollback.json")
-    assert json.loads(back.stdout) == rb
+    printed = json.loads(back.stdout)
+    assert {k: v for k, v in printed.items() if k in rb} == rb and printed["ok"] is True
     assert rb["command"] == "rollback" and rb["counts"] == {"updated": 120}
     for cid in ids:
         assert url_of(stack, cid) == seeded[cid]
@@ -445,7 +455,7 @@ def test_rollback_skips_a_config_changed_since_unless_forced(
     assert url_of(stack, b) == batched["before"][b]
     assert url_of(stack, c) == "https://cdn.example.com/someone-else.mp3"
     items = items_by_id(json.loads(r.stdout))
-    assert items[c]["status"] == "skipped" and "--force" in items[c]["error"]
+    assert items[c]["status"] == "skipped" and "forced rollback" in items[c]["error"]
     assert {p.path.rsplit("/", 1)[1] for p in stack.daily.puts()} == {a, b}
 
     forced = cli("rollback", str(batched["report"]), "--force", "--report", "rb2.json", "--json")
@@ -552,7 +562,10 @@ def test_an_interrupted_run_leaves_a_true_report(
     assert d.wait_idle(10)
 
     report = load(report_path)
-    assert report["complete"] is True
+    # finished, but not complete: an interrupted run says so (issue 18)
+    assert report["complete"] is False and report["finished_at"] is not None
+    assert output.count("not_attempted") == 0  # one summary line, not one per config
+    assert sum("interrupted (" in line for line in output.splitlines()) == 1
     statuses = [i["status"] for i in report["items"]]
     assert "queued" not in statuses
     assert set(statuses) <= {"updated", "not_attempted", "pending"}
@@ -578,14 +591,15 @@ def test_an_interrupted_run_leaves_a_true_report(
 # -- a PUT whose outcome nobody knows ------------------------------------------------------
 
 
-class _DailyBreaksAtPutTime(Progress):
-    """When the PUT phase starts, Daily applies PUTs but answers 502, and GETs fail."""
+class _DailyBreaksAtPutTime:
+    """An observer: when the PUT phase starts, Daily applies PUTs but answers 502, and
+    GETs fail."""
 
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
 
-    def putting(self, config_ids: list[str]) -> None:
-        if config_ids:
+    def __call__(self, event: app.Event) -> None:
+        if isinstance(event, app.PhaseStarted) and event.phase == app.Phase.UPDATE:
             self.stack.daily.faults.fail_after_put(probability=1.0)
             self.stack.daily.faults.fail_before(probability=1.0, methods={"GET"})
 
@@ -593,15 +607,12 @@ class _DailyBreaksAtPutTime(Progress):
 def test_a_put_with_unknown_outcome_is_rolled_back(
     stack: Stack, work: Path, originals: list[str]
 ) -> None:
-    from holdmusic import pipeline
     from holdmusic.daily import DailyClient, RateLimiter
-    from holdmusic.record import Recorder
-    from holdmusic.record import load as load_report
-    from holdmusic.storage import StorageSettings
 
     cid = stack.daily.add_config(hold_music_url=originals[0])
     manifest = write_csv(work / "m.csv", [(cid, "music/welcome-mono.mp3")])
-    settings = StorageSettings(bucket=stack.public_bucket)
+    env = app.Environment.from_env(os.environ)  # the s3_env fixture's endpoint
+    settings = env.storage_settings(bucket=stack.public_bucket)
 
     def client() -> DailyClient:
         return DailyClient(
@@ -614,17 +625,19 @@ def test_a_put_with_unknown_outcome_is_rolled_back(
         )
 
     with client() as c:
-        pipeline.batch(
-            read(str(manifest)),
+        ran = app.batch(
+            str(manifest),
             settings,
-            c,
-            Recorder(str(work / "run.json"), "batch", str(manifest)),
-            reporter=_DailyBreaksAtPutTime(stack),
+            env=env,
+            report=str(work / "run.json"),
+            observer=_DailyBreaksAtPutTime(stack),
+            client=c,
         )
+    assert [i["status"] for i in ran.items] == ["pending"], ran.items
     new = url_of(stack, cid)
     assert new != originals[0]  # the PUT did land ...
-    _, items = load_report(str(work / "run.json"))
     stack.daily.faults.reset()
     with client() as c:
-        pipeline.rollback(items, c, Recorder(None, "rollback", "run.json"))
+        back = app.rollback(str(work / "run.json"), env=env, report_dir=str(work), client=c)
+    assert back.ok, back.to_dict()
     assert url_of(stack, cid) == originals[0]  # ... so rollback must undo it

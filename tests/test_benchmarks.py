@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+import os
 import shutil
 import subprocess
 import sys
@@ -100,11 +101,11 @@ def test_batch_report_writes_grow_linearly(stack: Stack, tmp_path: Path) -> None
     58 s before holdmusic batch sends its first request, because each of those writes
     serialises and fsyncs a report that grows with the batch. One write per finished PUT
     is the write-ahead promise; one more per config before any request is not needed
-    (a single ``update_many`` does the same)."""
-    from holdmusic import manifest, pipeline
+    (a single ``change_many`` does the same)."""
+    from holdmusic import app, manifest, pipeline
     from holdmusic.daily import DailyClient, RateLimiter
     from holdmusic.record import Recorder
-    from holdmusic.storage import StorageSettings
+    from holdmusic.storage import S3Store
 
     configs = 12
     shutil.copy(REPO / "samples" / "welcome-mono.mp3", tmp_path / "welcome.mp3")
@@ -118,10 +119,14 @@ def test_batch_report_writes_grow_linearly(stack: Stack, tmp_path: Path) -> None
     )
     with client:
         result = pipeline.batch(
-            manifest.read(str(tmp_path / "m.csv")),
-            StorageSettings(bucket=stack.public_bucket),
+            [
+                pipeline.Assigned(config_id=a.config_id, file=a.file, name=a.given)
+                for a in manifest.read(str(tmp_path / "m.csv"))
+            ],
+            S3Store(app.Environment.from_env(os.environ).storage_settings(bucket=stack.public_bucket)),
             client,
             recorder,
+            allow_private=True,
         )
     assert result.ok
     url = stack.daily.get(ids[0])["config"]["hold_music_url"]

@@ -673,7 +673,7 @@ def test_acl_rerun_after_the_hint_makes_the_object_public(run_cli: Run, moto_env
     moto_env.create_bucket(Bucket=bucket)
     first = run_cli("upload", str(WELCOME), "--bucket", bucket)
     assert first.exit_code == 1
-    assert "use --acl public-read on a bucket that still uses ACLs" in first.stderr
+    assert "HOLDMUSIC_ACL=public-read) on a bucket that still uses ACLs" in first.stderr
     again = run_cli("upload", str(WELCOME), "--bucket", bucket, "--acl", "public-read")
     key = key_of(WELCOME, "welcome-mono")
     assert _all_users_permissions(moto_env, bucket, key) == ["READ"]

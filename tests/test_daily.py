@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from holdmusic import app
 from holdmusic.daily import (
     DailyAuthError,
     DailyClient,
@@ -72,7 +73,7 @@ def test_missing_key_is_a_usage_error(env: dict[str, str]) -> None:
         DailyClient.from_env(env)
     message = str(caught.value)
     assert "DAILY_API_KEY" in message and "\n" not in message
-    assert caught.value.exit_code == 2
+    assert app.is_usage(caught.value)  # exit 2 in the CLI
 
 
 def test_missing_key_in_the_cli_is_one_line_and_exit_2(

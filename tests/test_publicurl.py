@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from holdmusic.publicurl import check_public
+from holdmusic.publicurl import PublicCheck, check_public
 from tests.s3server import dead_endpoint_url
 
 SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "welcome-mono.mp3"
@@ -139,6 +139,11 @@ def mp3_route() -> Route:
     return Route(200, {"Content-Type": "audio/mpeg"}, MP3)
 
 
+def said(check: PublicCheck) -> tuple[str, ...]:
+    """The problems' messages (each problem is {code, severity, message})."""
+    return tuple(p.message for p in check.problems)
+
+
 # --- the good case ---------------------------------------------------------------------
 
 
@@ -173,7 +178,8 @@ def test_http_url_gets_an_https_warning(web: Web) -> None:
     check = check_public(url, SHA, SIZE)
     assert check.ok  # a warning, not a failure
     (warning,) = check.warnings
-    assert url in warning and "not https" in warning
+    assert warning.code == "not_https" and warning.severity == "warning"
+    assert url in warning.message and "not https" in warning.message
 
 
 def test_https_url_has_no_warning(tls: tuple[Web, Path]) -> None:
@@ -195,7 +201,7 @@ def test_redirect_is_not_followed_and_names_the_location(web: Web) -> None:
     check = check_public(url, SHA, SIZE, hint=HINT)
     assert not check.ok
     assert check.status == 302
-    (problem,) = check.problems
+    (problem,) = said(check)
     assert f"redirecting to {web.base}/final.mp3" in problem
     assert "/final.mp3" not in web.paths_requested()  # Daily gets no redirect, nor do we
 
@@ -205,7 +211,7 @@ def test_redirect_to_a_login_page(web: Web) -> None:
     url = web.serve("/login.mp3", Route(302, {"Location": login}))
     check = check_public(url, SHA, SIZE)
     assert not check.ok
-    assert login in check.problems[0]
+    assert login in said(check)[0]
 
 
 @pytest.mark.parametrize("status", [401, 403])
@@ -217,7 +223,8 @@ def test_forbidden_is_not_public_with_the_hint(web: Web, status: int) -> None:
     check = check_public(url, SHA, SIZE, hint=HINT)
     assert not check.ok
     assert check.status == status
-    assert check.problems == (f"anonymous GET answered {status}: the object is not public. {HINT}",)
+    assert said(check) == (f"anonymous GET answered {status}: the object is not public. {HINT}",)
+    assert check.codes == ("not_public",)  # a 403 has a code of its own (issue 18)
     assert check.sha256 is None and check.size_bytes is None
 
 
@@ -226,7 +233,8 @@ def test_not_found(web: Web) -> None:
     check = check_public(url, SHA, SIZE, hint=HINT)
     assert not check.ok
     assert check.status == 404
-    (problem,) = check.problems
+    (problem,) = said(check)
+    assert check.codes == ("http_status",)
     assert "404" in problem and "does not reach the uploaded object" in problem
     assert HINT not in problem  # a 404 is not a permissions problem
 
@@ -235,7 +243,7 @@ def test_server_error(web: Web) -> None:
     url = web.serve("/boom.mp3", Route(503, {"Content-Type": "text/plain"}, b"busy"))
     check = check_public(url, SHA, SIZE)
     assert not check.ok
-    assert check.problems == ("anonymous GET answered 503, not 200",)
+    assert said(check) == ("anonymous GET answered 503, not 200",)
 
 
 # --- 200, but not our file -----------------------------------------------------------------
@@ -249,9 +257,11 @@ def test_html_error_page_with_200(web: Web) -> None:
     assert not check.ok
     assert check.status == 200
     assert check.sha256 == hashlib.sha256(ERROR_PAGE).hexdigest()
-    assert len(check.problems) == 2
-    assert "text/html" in check.problems[0] and "not audio/mpeg" in check.problems[0]
-    assert "an HTML page" in check.problems[1] and "sha256 differs" in check.problems[1]
+    assert check.codes == ("content_type", "wrong_bytes")
+    assert all(p.severity == "error" for p in check.problems)
+    first, second = said(check)
+    assert "text/html" in first and "not audio/mpeg" in first
+    assert "an HTML page" in second and "sha256 differs" in second
 
 
 def test_right_bytes_wrong_content_type(web: Web) -> None:
@@ -259,7 +269,7 @@ def test_right_bytes_wrong_content_type(web: Web) -> None:
     check = check_public(url, SHA, SIZE)
     assert not check.ok
     assert check.sha256 == SHA  # the bytes are right ...
-    (problem,) = check.problems  # ... only the type is wrong
+    (problem,) = said(check)  # ... only the type is wrong
     assert "application/octet-stream" in problem and "not audio/mpeg" in problem
 
 
@@ -267,7 +277,7 @@ def test_no_content_type(web: Web) -> None:
     url = web.serve("/untyped.mp3", Route(200, {}, MP3))
     check = check_public(url, SHA, SIZE)
     assert not check.ok
-    (problem,) = check.problems
+    (problem,) = said(check)
     assert "(none)" in problem
 
 
@@ -283,7 +293,7 @@ def test_other_bytes_are_not_the_file(web: Web, name: str, body: bytes) -> None:
     check = check_public(url, SHA, SIZE)
     assert not check.ok
     assert check.sha256 == hashlib.sha256(body).hexdigest()
-    (problem,) = check.problems
+    (problem,) = said(check)
     assert f"served {len(body):,} bytes" in problem and "sha256 differs" in problem
 
 
@@ -292,7 +302,7 @@ def test_one_byte_too_many(web: Web) -> None:
     check = check_public(url, SHA, SIZE)
     assert not check.ok
     assert check.size_bytes == SIZE + 1
-    (problem,) = check.problems
+    (problem,) = said(check)
     assert f"more than {SIZE:,} bytes" in problem and "sha256 differs" in problem
 
 
@@ -309,7 +319,7 @@ def test_endless_body_is_read_only_to_size_plus_one(web: Web) -> None:
     check = check_public(url, SHA, SIZE)
     assert not check.ok
     assert check.size_bytes == SIZE + 1  # what was kept: the cap plus the byte that proves it
-    assert f"more than {SIZE:,} bytes" in check.problems[0]
+    assert f"more than {SIZE:,} bytes" in said(check)[0]
     assert route.done.wait(30), "the server is still sending: the client never hung up"
     # the client hung up right after the cap: the server got rid of little more than
     # what socket buffers hold
@@ -324,18 +334,19 @@ def test_connection_refused_is_a_result() -> None:
     check = check_public(f"{base}/x.mp3", SHA, SIZE, hint=HINT)
     assert not check.ok
     assert check.status is None and check.sha256 is None
-    assert check.problems == (f"cannot connect to {base}: connection refused",)
+    assert said(check) == (f"cannot connect to {base}: connection refused",)
+    assert check.codes == ("unreachable",)
 
 
 def test_unanswered_request_times_out(web: Web) -> None:
     url = web.serve("/hang.mp3", Route(hang=True))
     check = check_public(url, SHA, SIZE, timeout=httpx.Timeout(0.5))
     assert not check.ok
-    assert check.problems == (f"timed out fetching {url}",)
+    assert said(check) == (f"timed out fetching {url}",)
 
 
 @pytest.mark.parametrize("url", ["ftp://example.com/x.mp3", "hold.mp3", "https:///x.mp3"])
 def test_not_an_http_url(url: str) -> None:
     check = check_public(url, SHA, SIZE)
     assert not check.ok
-    assert check.problems == (f"not an http(s) URL: {url!r}",)
+    assert said(check) == (f"not an http(s) URL: {url!r}",)

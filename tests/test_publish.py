@@ -22,7 +22,10 @@ from tests.conftest import SAMPLES, Result, Stack
 WELCOME = SAMPLES / "welcome-mono.mp3"
 CALM = SAMPLES / "calm-vbr.mp3"
 OLD = "https://cdn.example.com/hold/old.mp3"
-CONFIG_KEYS = {"config_id", "previous_url", "status", "error"}
+CONFIG_KEYS = {
+    "config_id", "file", "sha256", "url", "previous_url", "status", "error",
+    "stored_url", "changed_fields", "note", "ok",
+}  # the same as a batch report item's (issue 18)
 
 Cli = Callable[..., Result]
 
@@ -89,12 +92,19 @@ def test_publish_json_shape(stack: Stack, cli: Cli) -> None:
     assert data["sha256"] == hashlib.sha256(CALM.read_bytes()).hexdigest()
     assert data["url"] == url_of(stack, first) == url_of(stack, second)
     assert data["ok"] is True and data["dry_run"] is False and data["stopped"] is None
-    assert data["configs"] == [
+    assert [pick(c) for c in data["configs"]] == [
         {"config_id": first, "previous_url": OLD, "status": "updated", "error": None},
         {"config_id": second, "previous_url": None, "status": "updated", "error": None},
     ]
     for entry in data["configs"]:
+        # the same fields as a batch report's items (issue 18)
         assert set(entry) == CONFIG_KEYS
+        assert entry["url"] == data["url"] and entry["sha256"] == data["sha256"]
+        assert entry["ok"] is True and entry["file"] == str(CALM)
+
+
+def pick(entry: dict[str, object]) -> dict[str, object]:
+    return {k: entry[k] for k in ("config_id", "previous_url", "status", "error")}
 
 
 def test_a_config_already_at_the_url_is_unchanged_and_not_put(stack: Stack, cli: Cli) -> None:
@@ -203,7 +213,7 @@ def test_a_private_bucket_fails_the_public_check(stack: Stack, cli: Cli) -> None
     assert data["public"] is False
     assert data["public_check"]["status"] == 403
     assert "no config was pointed at the URL" in data["stopped"]
-    assert data["configs"] == [
+    assert [pick(c) for c in data["configs"]] == [
         {
             "config_id": cid,
             "previous_url": OLD,

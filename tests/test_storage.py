@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from holdmusic import storage
+from holdmusic import app, storage
 from holdmusic.errors import UsageError
 from holdmusic.storage import StorageSettings, check_prefix, object_key, public_url, slug
 
@@ -114,7 +114,7 @@ def test_valid_prefixes(prefix: str) -> None:
 def test_invalid_prefixes_are_usage_errors(prefix: str) -> None:
     with pytest.raises(UsageError, match="prefix") as info:
         StorageSettings(bucket="b", prefix=prefix)
-    assert info.value.exit_code == 2
+    assert app.is_usage(info.value)  # exit 2 in the CLI
     with pytest.raises(UsageError):
         storage.bucket_policy("b", prefix)
 
@@ -169,14 +169,20 @@ def test_custom_endpoint_url_is_path_style(endpoint: str) -> None:
 
 
 def test_custom_endpoint_from_boto3_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    s = StorageSettings(bucket="music")
+    # The interface reads the environment (app.Environment); nothing below it does.
     monkeypatch.setenv("AWS_ENDPOINT_URL", "https://generic.example")
+    assert public_url(StorageSettings(bucket="music"), KEY).startswith("https://music.s3.")
+    env = {"AWS_ENDPOINT_URL": "https://generic.example"}
+    s = app.Environment.from_env(env).storage_settings(bucket="music")
     assert public_url(s, KEY) == f"https://generic.example/music/{KEY}"
     # the S3-specific variable wins over the generic one, as in boto3
-    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "https://s3.example")
+    env["AWS_ENDPOINT_URL_S3"] = "https://s3.example"
+    s = app.Environment.from_env(env).storage_settings(bucket="music")
     assert public_url(s, KEY) == f"https://s3.example/music/{KEY}"
     # and the flag wins over both
-    flagged = StorageSettings(bucket="music", endpoint_url="https://flag.example")
+    flagged = app.Environment.from_env(env).storage_settings(
+        bucket="music", endpoint_url="https://flag.example"
+    )
     assert public_url(flagged, KEY) == f"https://flag.example/music/{KEY}"
 
 

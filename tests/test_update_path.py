@@ -23,12 +23,8 @@ from typing import Any
 
 import pytest
 
-from holdmusic import pipeline
+from holdmusic import app
 from holdmusic.daily import DailyClient, DailyError, DailyUnavailable, RateLimiter
-from holdmusic.manifest import read
-from holdmusic.record import Recorder
-from holdmusic.record import load as load_report
-from holdmusic.storage import StorageSettings
 from tests.conftest import SAMPLES, Result, Stack
 from tests.daily_standin import DailyStandIn
 from tests.test_batch import (  # noqa: F401  (fixtures)
@@ -112,7 +108,10 @@ def test_a_dripping_public_url_ends_at_the_fetch_deadline(web: Web) -> None:
     check = check_public(url, SHA, SIZE, total_seconds=1.0)
     assert time.monotonic() - started < 10
     assert not check.ok
-    assert check.problems == (f"{web.base} did not send the whole answer within 1 s",)
+    assert [p.message for p in check.problems] == [
+        f"{web.base} did not send the whole answer within 1 s"
+    ]
+    assert check.codes == ("unreachable",)
     started = time.monotonic()
     verdict = validate_url(url, total_seconds=1.0)
     assert time.monotonic() - started < 10
@@ -168,7 +167,7 @@ def test_one_ctrl_c_stops_a_batch_stuck_behind_a_huge_retry_after(stack: Stack, 
     assert code == 130, out
     assert "interrupted" in out and "Traceback" not in out
     report = load(work / "run.json")
-    assert report["complete"] is True
+    assert report["complete"] is False  # interrupted: finished, not complete (issue 18)
     assert {i["status"] for i in report["items"]} == {"not_attempted"}
     assert all(i["error"].startswith("not attempted") for i in report["items"])
     assert d.puts() == []
@@ -206,12 +205,14 @@ def test_one_ctrl_c_cuts_puts_in_flight_and_records_them_pending(
 def _run_batch(stack: Stack, work: Path, rows: list[tuple[str, str]], **kw: Any) -> Path:
     manifest = write_csv(work / "m.csv", rows)
     report = work / "run.json"
+    env = app.Environment.from_env(os.environ)
     with fast_client(stack.daily, **kw) as c:
-        pipeline.batch(
-            read(str(manifest)),
-            StorageSettings(bucket=stack.public_bucket),
-            c,
-            Recorder(str(report), "batch", str(manifest)),
+        app.batch(
+            str(manifest),
+            env.storage_settings(bucket=stack.public_bucket),
+            env=env,
+            report=str(report),
+            client=c,
         )
     return report
 
@@ -228,9 +229,9 @@ def test_a_put_that_lands_after_the_client_gave_up_stays_pending_and_is_rolled_b
     time.sleep(2.0)
     assert url_of(stack, cid) == item["url"]  # it landed after all
     stack.daily.faults.reset()
-    _, items = load_report(str(report))
+    env = app.Environment.from_env(os.environ)
     with fast_client(stack.daily) as c:
-        result = pipeline.rollback(items, c, Recorder(None, "rollback", str(report)))
+        result = app.rollback(str(report), env=env, report_dir=str(work), client=c)
     assert result.ok
     assert url_of(stack, cid) == originals[0]
 
@@ -335,6 +336,8 @@ def test_default_report_names_are_unique_and_claimed_at_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
+    from holdmusic.record import Recorder
+
     a = Recorder.new(None, "batch", "m.csv")
     b = Recorder.new(None, "batch", "m.csv")
     assert a.path != b.path
@@ -397,7 +400,9 @@ def test_config_ids_outside_the_safe_set_are_usage_errors_before_any_request(
     good = stack.daily.add_config()
     manifest = write_csv(work / "m.csv", [(good, WELCOME), (bad, "music/calm-vbr.mp3")])
     r = cli("batch", str(manifest), "--report", "run.json")
-    assert r.exit_code == 2, r.output
+    # a manifest is data: unusable for any reason is exit 1 (issue 18), on the command
+    # line the same id is a usage error (2)
+    assert r.exit_code == 1, r.output
     assert "line 3" in r.stderr and "not a dial-in config id" in r.stderr
     p = cli("publish", WELCOME, "--config", good, "--config", bad)
     assert p.exit_code == 2, p.output
@@ -455,7 +460,8 @@ def test_credentials_in_service_urls_are_usage_errors(stack: Stack, cli: Cli, co
         r = cli(
             "upload", str(SAMPLES / "welcome-mono.mp3"), flag, f"http://user:{secret}@127.0.0.1:1"
         )
-        assert f"{flag} must not contain credentials" in r.stderr
+        [line] = r.stderr.splitlines()
+        assert "must not contain credentials" in line and f"(set with {flag} or " in line
     assert r.exit_code == 2, r.output
     assert secret not in r.output
     assert stack.daily.requests == []
@@ -539,7 +545,7 @@ def test_private_addresses_are_refused_without_the_opt_in(
     before = len(web.requests)
     check = check_public(url, SHA, SIZE)
     assert not check.ok and check.codes == ("private_url",)
-    assert "127.0.0.1 is a loopback address" in check.problems[0]
+    assert "127.0.0.1 is a loopback address" in check.problems[0].message
     named = validate_url(f"http://localhost:{port}/good.mp3")
     assert [p.code for p in named.errors] == ["private_url"]
     assert "localhost resolves to" in named.errors[0].message
@@ -559,6 +565,14 @@ def test_private_addresses_are_refused_without_the_opt_in(
 
     monkeypatch.setenv("HOLDMUSIC_ALLOW_PRIVATE_URLS", "yes")  # only exactly 1 opts in
     assert check_public(url, SHA, SIZE).codes == ("private_url",)
+    # ... and an interface refuses anything else, in one line, rather than ignore it
+    for value in ("yes", "true", "0", " 1"):
+        monkeypatch.setenv("HOLDMUSIC_ALLOW_PRIVATE_URLS", value)
+        refused = cli("validate", url)
+        assert refused.exit_code == 2, refused.output
+        [line] = refused.stderr.splitlines()
+        assert "HOLDMUSIC_ALLOW_PRIVATE_URLS" in line and "exactly 1" in line
+    assert len(web.requests) == before
 
 
 @pytest.mark.parametrize(

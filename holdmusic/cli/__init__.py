@@ -1,24 +1,30 @@
-"""The ``holdmusic`` command: parse, call a stage, print. Only this package knows click.
+"""The ``holdmusic`` command: parse, call :mod:`holdmusic.app`, print. Only this package
+knows click.
 
-One module per command, in the manner of twine. Command modules import their stage
-lazily, inside the command, so ``holdmusic validate`` never pays for boto3 or httpx.
+One module per command, in the manner of twine. A command module is imported only when
+that command runs (or help lists it), so ``holdmusic validate`` never pays for boto3 or
+httpx. This module decides what the app layer leaves to interfaces: the wording of a
+failure (one line), the exit status (0 ok, 1 failed, 2 usage, 130 interrupted), and that
+``--json`` prints exactly one JSON document whatever happens.
 """
 
 from __future__ import annotations
 
 import contextlib
+import difflib
+import functools
 import importlib
 import io
+import json
 import os
 import sys
 import traceback
-from collections.abc import Iterator
-from typing import Any, TextIO
+from collections.abc import Iterator, Sequence
+from typing import Any, NoReturn, TextIO
 
 import click
 
-from holdmusic import __version__
-from holdmusic.errors import HoldmusicError
+from holdmusic import __version__, app
 from holdmusic.text import printable, terminal_safe
 
 # Command name -> "module:attribute". A command's module is imported only when that
@@ -38,10 +44,81 @@ COMMANDS = {
     "serve-user": "serve:serve_user",
 }
 
+# Where each storage setting comes from on the command line (library messages name the
+# setting and its variable, not this interface's options).
+SETTINGS = {
+    "bucket": "--bucket or HOLDMUSIC_BUCKET",
+    "prefix": "--prefix or HOLDMUSIC_PREFIX",
+    "acl": "--acl or HOLDMUSIC_ACL",
+    "endpoint_url": "--endpoint-url or HOLDMUSIC_ENDPOINT_URL",
+    "public_base_url": "--public-base-url or HOLDMUSIC_PUBLIC_BASE_URL",
+}
 
-class _Group(click.Group):
-    """Loads commands lazily; turns HoldmusicError into one line and an exit code; hides
-    tracebacks of bugs."""
+VERBOSE_HELP = "Show request details, and a traceback when holdmusic hits a bug."
+
+
+def _verbose(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    """--verbose, before or after the subcommand: both switch the same thing on."""
+    if value:
+        ctx.find_root().meta["holdmusic.verbose"] = True
+        import logging
+
+        if not logging.getLogger().handlers:
+            logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+        logging.getLogger().setLevel(logging.INFO)
+    return value
+
+
+def verbose_option() -> click.Option:
+    return click.Option(
+        ["-v", "--verbose"],
+        is_flag=True,
+        expose_value=False,
+        is_eager=True,
+        callback=_verbose,
+        help=VERBOSE_HELP,
+    )
+
+
+def _prepared(command: click.Command) -> click.Command:
+    """Every command (and subcommand) takes --verbose too, and says whether --json was
+    asked (a failure must then print its JSON document too)."""
+    if getattr(command, "_holdmusic_prepared", False):
+        return command
+    command._holdmusic_prepared = True  # type: ignore[attr-defined]
+    if not any("--verbose" in p.opts for p in command.params if isinstance(p, click.Option)):
+        command.params.append(verbose_option())
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _prepared(sub)
+    elif command.callback is not None:
+        original = command.callback
+
+        @functools.wraps(original)
+        def callback(*args: Any, **kwargs: Any) -> Any:
+            click.get_current_context().meta["holdmusic.json"] = bool(kwargs.get("as_json"))
+            return original(*args, **kwargs)
+
+        command.callback = callback
+    return command
+
+
+class Group(click.Group):
+    """Suggests the command meant (``valdate`` → ``validate``)."""
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and self.get_command(ctx, name) is None:
+            close = difflib.get_close_matches(name, self.list_commands(ctx), n=1, cutoff=0.6)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            ctx.fail(f"no such command '{printable(name)}'{hint}")
+        return super().resolve_command(ctx, args)
+
+
+class _Root(Group):
+    """Loads commands lazily; turns every failure into one line and an exit status."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)
@@ -53,7 +130,30 @@ class _Group(click.Group):
         module, attr = target.split(":")
         command = getattr(importlib.import_module(f"holdmusic.cli.{module}"), attr)
         assert isinstance(command, click.Command)
-        return command
+        return _prepared(command)
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        try:
+            rv = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.exceptions.UsageError as exc:
+            _usage_failure(exc, argv)
+        except click.exceptions.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.exceptions.Abort:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+        except click.exceptions.Exit as exc:  # raised outside a command's invoke
+            sys.exit(exc.exit_code)
+        sys.exit(rv if isinstance(rv, int) else 0)
 
     def invoke(self, ctx: click.Context) -> Any:
         with _guarded_output():
@@ -68,21 +168,50 @@ class _Group(click.Group):
             # `holdmusic validate dir | head`: the reader left; no message, like other tools.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             sys.exit(1)
-        except HoldmusicError as exc:
-            _fail(ctx, str(exc), exc.exit_code)
-        except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
-            sys.exit(130)
+        except KeyboardInterrupt as exc:
+            _fail(ctx, exc, 130)
         except Exception as exc:
-            what = f"unexpected {type(exc).__name__}: {exc}"
-            _fail(ctx, f"{what} (run with --verbose for details)", 1, bug=True)
+            code = 2 if app.is_usage(exc) else 1
+            _fail(ctx, exc, code)
 
 
-def _fail(ctx: click.Context, message: str, code: int, *, bug: bool = False) -> None:
-    # Tracebacks are for bugs: a HoldmusicError (a 404, a refused key, a bad file) is an
-    # ordinary outcome whose one line says all there is, --verbose or not.
-    if bug and ctx.find_root().params.get("verbose"):
+def _wants_json(argv: Sequence[str]) -> bool:
+    return "--json" in argv[: argv.index("--")] if "--" in argv else "--json" in argv
+
+
+def _usage_failure(exc: click.exceptions.UsageError, argv: Sequence[str]) -> NoReturn:
+    """A usage error is one line, like every failure: what is wrong and where help is."""
+    ctx = exc.ctx
+    where = ctx.command_path if ctx is not None else "holdmusic"
+    message = f"{exc.format_message()} (see '{where} --help')"
+    if _wants_json(argv):
+        problem = app.Problem("usage", "error", message)
+        click.echo(json.dumps(app.Failure(problem).to_dict(), indent=2))
+    click.secho(f"error: {printable(message)}", fg="red", err=True)
+    sys.exit(2)
+
+
+def _fail(ctx: click.Context, exc: BaseException, code: int) -> NoReturn:
+    """One line on stderr; under --json also the failure document on stdout.
+
+    Tracebacks are for bugs: a HoldmusicError (a 404, a refused key, a bad file) is an
+    ordinary outcome whose one line says all there is, --verbose or not.
+    """
+    problem = app.problem_for(exc)
+    bug = problem.code == "internal_error"
+    if bug and ctx.find_root().meta.get("holdmusic.verbose"):
         traceback.print_exc()
+    if ctx.meta.get("holdmusic.json"):
+        click.echo(json.dumps(app.Failure(problem).to_dict(), indent=2))
+    if code == 130:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    message = problem.message
+    where = SETTINGS.get(getattr(exc, "setting", ""))
+    if where:
+        message += f" (set with {where})"
+    if bug:
+        message += " (run with --verbose for details)"
     click.secho(f"error: {printable(message)}", fg="red", err=True)
     sys.exit(code)
 
@@ -92,39 +221,40 @@ class _SafeStream(io.TextIOBase):
     escape sequences from file names, file contents and server replies.
 
     No ``buffer`` attribute on purpose: click would write around the guard through it.
+    ``inner`` is the stream itself, for rich, which is only ever given escaped text.
     """
 
     def __init__(self, inner: TextIO) -> None:
-        self._inner = inner
+        self.inner = inner
 
     def write(self, s: str) -> int:
         if not isinstance(s, str):  # click probes streams with b"" to tell text from binary
             raise TypeError("write() argument must be str")
-        self._inner.write(terminal_safe(s, tty=self.isatty()))
+        self.inner.write(terminal_safe(s, tty=self.isatty()))
         return len(s)
 
     def flush(self) -> None:
-        self._inner.flush()
+        self.inner.flush()
 
     def isatty(self) -> bool:
         try:
-            return self._inner.isatty()
+            return self.inner.isatty()
         except ValueError:  # closed
             return False
 
     def fileno(self) -> int:
-        return self._inner.fileno()
+        return self.inner.fileno()
 
     def writable(self) -> bool:
         return True
 
     @property
     def encoding(self) -> str:  # type: ignore[override]
-        return getattr(self._inner, "encoding", None) or "utf-8"
+        return getattr(self.inner, "encoding", None) or "utf-8"
 
     @property
     def errors(self) -> str | None:  # type: ignore[override]
-        return getattr(self._inner, "errors", None)
+        return getattr(self.inner, "errors", None)
 
 
 @contextlib.contextmanager
@@ -137,24 +267,17 @@ def _guarded_output() -> Iterator[None]:
         sys.stdout, sys.stderr = out, err
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Root, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="holdmusic")
 @click.option(
-    "-v",
-    "--verbose",
-    is_flag=True,
-    help="Show request details, and a traceback when holdmusic hits a bug.",
+    "-v", "--verbose", is_flag=True, expose_value=False, callback=_verbose, help=VERBOSE_HELP
 )
-def cli(verbose: bool) -> None:
+def cli() -> None:
     """Validate, upload, verify and publish hold music for Daily dial-in numbers."""
-    if verbose:
-        import logging
-
-        logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
 
 
 def main() -> None:
     cli(prog_name="holdmusic")
 
 
-__all__ = ["cli", "main"]
+__all__ = ["Group", "cli", "main", "verbose_option"]

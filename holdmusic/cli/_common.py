@@ -1,69 +1,51 @@
-"""The CLI's one toolbox: options, output helpers, status colours and the common endings.
+"""The CLI's one toolbox: options, the environment, output helpers and the endings.
 
-Every command module imports from here and never from another command's module, so a
-command can change without moving its neighbours. Imports stay light (click and rules
-only); stage modules are imported inside the helpers that need them.
+Every command module imports from here (and :mod:`holdmusic.cli._render`) and never from
+another command's module, so a command can change without moving its neighbours. The CLI
+calls :mod:`holdmusic.app`, never a stage; imports stay light (click and the app layer,
+which loads nothing heavy).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any, NoReturn
 
 import click
 
-from holdmusic import rules
-from holdmusic.record import (
-    FAILED,
-    MISMATCHED,
-    NOT_ATTEMPTED,
-    PENDING,
-    SKIPPED,
-    UNCHANGED,
-    UPDATED,
-    WOULD_UPDATE,
-)
-from holdmusic.text import printable
+from holdmusic import app
 
-__all__ = [  # the record's statuses are re-exported: commands compare against them
-    "FAILED",
-    "MISMATCHED",
-    "NOT_ATTEMPTED",
-    "PENDING",
-    "SKIPPED",
-    "UNCHANGED",
-    "UPDATED",
-    "WOULD_UPDATE",
-]
+# --- the environment: read once per command, here ------------------------------------------
 
-# The storage module's own defaults, not copies, so `--help` and StorageSettings agree by
-# construction (storesettings imports no boto3).
-from holdmusic.storesettings import DEFAULT_CACHE_CONTROL, DEFAULT_PREFIX
 
-if TYPE_CHECKING:
-    from holdmusic.daily import DailyClient
-    from holdmusic.pipeline import Prepared, Published
-    from holdmusic.storage import StorageSettings
+def environment() -> app.Environment:
+    """The environment, as the app layer takes it (a refused value is a usage error)."""
+    ctx = click.get_current_context(silent=True)
+    root = ctx.find_root() if ctx is not None else None
+    cached = root.meta.get("holdmusic.env") if root is not None else None
+    if isinstance(cached, app.Environment):
+        return cached
+    env = app.Environment.from_env(os.environ)
+    if root is not None:
+        root.meta["holdmusic.env"] = env
+    return env
 
-# Colours of config statuses, keyed by the record's constants (the report speaks them).
-STATUS_COLOURS = {
-    UPDATED: "green",
-    UNCHANGED: "green",
-    WOULD_UPDATE: "cyan",
-    FAILED: "red",
-    SKIPPED: "yellow",
-    NOT_ATTEMPTED: "yellow",
-    PENDING: "red",
-    MISMATCHED: "red",
-}
-# Statuses that may mean a config changed unasked, or did not change as asked: as loud as
-# failures in every summary.
-ALARMING = (FAILED, PENDING, MISMATCHED)
 
-_VERDICT_COLOURS = {"PASSED": "green", "PASSED, with warnings": "yellow", "FAILED": "red"}
+def env_help(*names: str) -> str:
+    """An epilog naming the environment variables a command reads, and what for."""
+    lines = [f"  {n}: {app.VARIABLES[n]}" for n in names]
+    return "\b\nEnvironment:\n" + "\n".join(lines)
+
+
+DAILY_ENV = ("DAILY_API_KEY", "DAILY_API_URL")
+PRIVATE_ENV = ("HOLDMUSIC_ALLOW_PRIVATE_URLS",)
 
 
 def to_stderr(message: str) -> None:
@@ -76,13 +58,56 @@ def plural(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
-def status_counts(counts: dict[str, int]) -> str:
-    """``2 updated, 1 not attempted``: item statuses as a person reads them."""
-    return ", ".join(f"{n} {status.replace('_', ' ')}" for status, n in sorted(counts.items()))
+def print_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2))
 
 
-def styled_status(status: str) -> str:
-    return click.style(status, fg=STATUS_COLOURS.get(status, "red"))
+def finish(result: Any, *, as_json: bool, interrupted: bool = False) -> NoReturn:
+    """The ending of every command: its JSON if asked, then the exit status that agrees
+    with ``ok`` (0 ok, 1 not ok, 130 interrupted)."""
+    if as_json:
+        print_json(result.to_dict())
+    if interrupted:
+        raise click.exceptions.Exit(130)
+    raise click.exceptions.Exit(0 if result.ok else 1)
+
+
+def json_requested() -> bool:
+    """Whether this command was asked for --json (its stdout must be one JSON document
+    whatever happens)."""
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx is not None and ctx.params.get("as_json"))
+
+
+def storage_settings(params: dict[str, Any]) -> app.StorageSettings:
+    """Build the settings from a command's parameters, popping the storage ones."""
+    given = {k: params.pop(k) for k in STORAGE_KEYS}
+    return environment().storage_settings(**given)
+
+
+STORAGE_KEYS = (
+    "bucket",
+    "prefix",
+    "public_base_url",
+    "endpoint_url",
+    "region",
+    "acl",
+    "cache_control",
+)
+
+
+def write_junit(path: str, verdicts: list[app.Verdict], strict: bool, suite: str) -> None:
+    from holdmusic import junit
+
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(junit.render(verdicts, strict=strict, suite=suite))
+
+
+def stdout_is_terminal() -> bool:
+    try:
+        return sys.stdout.isatty()
+    except ValueError:
+        return False
 
 
 # --- options ---------------------------------------------------------------------------------
@@ -94,14 +119,14 @@ def limit_options(f: click.decorators.FC) -> click.decorators.FC:
         "--max-seconds",
         type=click.FloatRange(min=0, min_open=True),
         callback=_finite,
-        default=rules.DEFAULT_MAX_SECONDS,
+        default=app.DEFAULT_MAX_SECONDS,
         show_default=True,
         help="Audio must be shorter than this.",
     )(f)
     f = click.option(
         "--max-bytes",
         type=click.IntRange(min=1),
-        default=rules.DEFAULT_MAX_BYTES,
+        default=app.DEFAULT_MAX_BYTES,
         show_default=True,
         help="Files must be smaller than this many bytes.",
     )(f)
@@ -115,8 +140,8 @@ def _finite(ctx: click.Context, param: click.Parameter, value: float) -> float:
     return value
 
 
-def limits_from(max_bytes: int, max_seconds: float) -> rules.Limits:
-    return rules.Limits(max_bytes=max_bytes, max_seconds=max_seconds)
+def limits_from(max_bytes: int, max_seconds: float) -> app.Limits:
+    return app.Limits(max_bytes=max_bytes, max_seconds=max_seconds)
 
 
 def output_file(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -159,15 +184,6 @@ def listen_option(f: click.decorators.FC) -> click.decorators.FC:
     )(f)
 
 
-def listener(command: str) -> Callable[[rules.Verdict, str | bytes], rules.Verdict]:
-    """The --listen step, or a usage error naming the install when PyAV is missing."""
-    from holdmusic import studio
-    from holdmusic.studio import listening
-
-    studio.load_av(command)
-    return listening.hear
-
-
 def report_option(help_text: str) -> Callable[[click.decorators.FC], click.decorators.FC]:
     """--report PATH, checked writable before any work starts."""
     return click.option(
@@ -194,7 +210,7 @@ def prefix_option(help_text: str) -> Callable[[click.decorators.FC], click.decor
         "--prefix",
         envvar="HOLDMUSIC_PREFIX",
         show_envvar=True,
-        default=DEFAULT_PREFIX,
+        default=app.DEFAULT_PREFIX,
         show_default=True,
         help=help_text,
     )
@@ -246,7 +262,7 @@ def storage_option_set(
             "--cache-control",
             envvar="HOLDMUSIC_CACHE_CONTROL",
             show_envvar=True,
-            default=DEFAULT_CACHE_CONTROL,
+            default=app.DEFAULT_CACHE_CONTROL,
             show_default=True,
             help="Cache-Control of uploaded objects (keys are content-addressed, so immutable is "
             "safe).",
@@ -264,152 +280,23 @@ def storage_option_set(
 storage_options = storage_option_set(bucket_required=True)
 
 
-STORAGE_KEYS = (
-    "bucket",
-    "prefix",
-    "public_base_url",
-    "endpoint_url",
-    "region",
-    "acl",
-    "cache_control",
-)
+@contextlib.contextmanager
+def ctrl_c_cancels() -> Iterator[app.Cancel]:
+    """A cancel handle that Ctrl-C pulls, as a web request would: the run stops at its
+    next checkpoint, and the KeyboardInterrupt still wakes whatever the main thread was
+    blocked in."""
+    cancel = app.Cancel()
+    if threading.current_thread() is not threading.main_thread():
+        yield cancel
+        return
+    previous = signal.getsignal(signal.SIGINT)
 
+    def handler(signum: int, frame: Any) -> None:
+        cancel.cancel()
+        signal.default_int_handler(signum, frame)
 
-def storage_settings(params: dict[str, Any]) -> StorageSettings:
-    """Build the settings from a command's parameters, popping the storage ones."""
-    from holdmusic.storage import StorageSettings
-
-    return StorageSettings(**{k: params.pop(k) for k in STORAGE_KEYS})
-
-
-def daily_client(**kwargs: Any) -> DailyClient:
-    """The client every Daily command uses: DAILY_API_KEY and DAILY_API_URL from the env."""
-    from holdmusic.daily import DailyClient
-
-    return DailyClient.from_env(**kwargs)
-
-
-# --- verdicts ----------------------------------------------------------------------------------
-
-
-def verdict_status(verdict: rules.Verdict, strict: bool) -> str:
-    if not verdict.passed(strict):
-        return "FAILED"
-    return "PASSED, with warnings" if verdict.warnings else "PASSED"
-
-
-def describe(verdict: rules.Verdict) -> str:
-    """`` (42.318 s, 341,207 bytes, 44.1 kHz mono VBR ~64 kbit/s)`` or nothing."""
-    info = verdict.info
-    if info is None:
-        return ""
-    f = info.format
-    channels = "mono" if f.channels == 1 else "stereo"
-    return (
-        f" ({info.duration_seconds:.3f} s, {verdict.size_bytes:,} bytes, "
-        f"MPEG-{f.mpeg_version} {f.sample_rate / 1000:g} kHz {channels} "
-        f"{f.bitrate_mode} {f.bitrate_kbps:.0f} kbit/s)"
-    )
-
-
-def verdict_lines(verdict: rules.Verdict, strict: bool, *, note: str | None = None) -> list[str]:
-    """``Checking PATH: STATUS (details)``, an optional note line, then the problems."""
-    s = verdict_status(verdict, strict)
-    lines = [
-        f"Checking {printable(verdict.path)}: "
-        + click.style(s, fg=_VERDICT_COLOURS[s])
-        + describe(verdict)
-    ]
-    if note:
-        lines.append(f"  {printable(note)}")
-    for p in verdict.problems:
-        colour = "red" if p.severity == "error" else "yellow"
-        label = click.style(p.severity, fg=colour)
-        lines.append(f"  {label} [{p.code}]: {printable(p.message)}")
-    if verdict.passed() and not verdict.passed(strict):
-        # Without this a FAILED file shows only warning lines, which reads like a bug.
-        lines.append("  FAILED because of --strict: its warnings count as errors")
-    return lines
-
-
-def print_verdict(
-    verdict: rules.Verdict, strict: bool, *, err: bool = False, note: str | None = None
-) -> None:
-    for line in verdict_lines(verdict, strict, note=note):
-        click.echo(line, err=err)
-
-
-def end_verdicts(
-    verdicts: Sequence[rules.Verdict],
-    strict: bool,
-    junit_path: str | None,
-    suite: str,
-    failed: int,
-) -> None:
-    """The ending of every command that judges things: JUnit file if asked, then exit 0/1."""
-    if junit_path:
-        from holdmusic import junit
-
-        with open(junit_path, "w", encoding="utf-8") as fh:
-            fh.write(junit.render(list(verdicts), strict=strict, suite=suite))
-    raise click.exceptions.Exit(1 if failed else 0)
-
-
-def print_json(value: Any) -> None:
-    click.echo(json.dumps(value, indent=2))
-
-
-# --- upload steps (upload and publish) ---------------------------------------------------------
-
-
-def report_verdict(prepared: Prepared) -> None:
-    print_verdict(prepared.verdict, strict=False, err=True)
-
-
-def report_published(published: Published) -> None:
-    stored, check = published.stored, published.public
-    action = "uploaded" if stored.uploaded else "already there with the same sha256, not uploaded"
-    to_stderr(f"Uploading to s3://{stored.bucket}/{stored.key}: {action}")
-    if check.ok:
-        to_stderr(
-            f"Checking {check.url} anonymously: PASSED "
-            f"({check.status}, {check.content_type}, {check.size_bytes:,} bytes, sha256 matches)"
-        )
-    else:
-        to_stderr(f"Checking {check.url} anonymously: FAILED")
-        for p in check.problems:
-            to_stderr(f"  error: {p}")
-        where = f"s3://{stored.bucket}/{stored.key}"
-        to_stderr(f"  (the object stays at {where}, unused; run again after the fix)")
-    for w in check.warnings:
-        to_stderr(f"  warning: {w}")
-
-
-def published_dict(prepared: Prepared, published: Published | None) -> dict[str, Any]:
-    d: dict[str, Any] = {
-        "path": prepared.path,
-        "sha256": prepared.sha256,
-        "size_bytes": prepared.verdict.size_bytes,
-        "duration_seconds": prepared.verdict.duration_seconds,
-        "validation": prepared.verdict.to_dict(),
-    }
-    if published is not None:
-        s, c = published.stored, published.public
-        d.update(
-            url=s.url,
-            bucket=s.bucket,
-            key=s.key,
-            uploaded=s.uploaded,
-            public=c.ok,
-            public_check={
-                "status": c.status,
-                "content_type": c.content_type,
-                "sha256": c.sha256,
-                "problems": list(c.problems),
-                "warnings": list(c.warnings),
-                "codes": list(c.codes),
-            },
-        )
-    else:
-        d.update(url=None, bucket=None, key=None, uploaded=False, public=False)
-    return d
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield cancel
+    finally:
+        signal.signal(signal.SIGINT, previous)

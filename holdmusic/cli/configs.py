@@ -1,54 +1,36 @@
-"""``holdmusic configs list|show``: what the dial-in configs hold now."""
+"""``holdmusic configs list|show|check``: what the dial-in configs hold now."""
 
 from __future__ import annotations
 
 import json
-import sys
-from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
-from holdmusic import rules
+from holdmusic import app
+from holdmusic.cli import Group
 from holdmusic.cli._common import (
-    daily_client,
-    end_verdicts,
+    DAILY_ENV,
+    PRIVATE_ENV,
+    env_help,
+    environment,
+    finish,
     limit_options,
     limits_from,
     listen_option,
-    listener,
     print_json,
-    print_verdict,
     verdict_options,
+    write_junit,
 )
-
-if TYPE_CHECKING:
-    from holdmusic.audit import Audited
+from holdmusic.cli._render import print_table, print_verdict
 
 
-def print_table(columns: list[str], rows: list[list[str]]) -> None:
-    """A rich table on a terminal; tab-separated lines, never cut, when piped."""
-    if not sys.stdout.isatty():
-        for row in [columns, *rows]:
-            click.echo("\t".join(row))
-        return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(*columns, box=None, pad_edge=False, header_style="bold")
-    for column in table.columns:
-        column.overflow = "fold"  # a URL cut with "…" is a broken URL
-    for row in rows:
-        table.add_row(*row)
-    Console(soft_wrap=True).print(table)
-
-
-@click.group("configs")
+@click.group("configs", cls=Group, epilog=env_help(*DAILY_ENV))
 def configs() -> None:
     """List and inspect Daily dial-in configs (needs DAILY_API_KEY)."""
 
 
-@configs.command("list")
+@configs.command("list", epilog=env_help(*DAILY_ENV))
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 @click.option(
     "--type",
@@ -62,53 +44,39 @@ def list_(as_json: bool, type_: str | None, name_prefix: str | None) -> None:
 
     Daily's list trims each config; use 'configs show ID' for hold_music_url.
     """
-    with daily_client() as client:
-        found = client.list_configs(**({"type": type_} if type_ else {}))
-    if name_prefix is not None:
-        found = [c for c in found if (c.name_prefix or "").startswith(name_prefix)]
+    found = app.list_configs(env=environment(), type=type_, name_prefix=name_prefix)
     if as_json:
-        print_json([c.to_dict() for c in found])
+        print_json(found.to_dict())
         return
-    rows = [[c.id, c.type, c.phone_number or "", c.name_prefix or ""] for c in found]
+    rows = [[c.id, c.type, c.phone_number or "", c.name_prefix or ""] for c in found.configs]
     print_table(["id", "type", "phone number", "name prefix"], rows)
-    click.echo(f"{len(found)} dial-in config{'s' if len(found) != 1 else ''}", err=True)
+    n = len(found.configs)
+    click.echo(f"{n} dial-in config{'s' if n != 1 else ''}", err=True)
 
 
-SECRET_FIELDS = ("hmac",)
-
-
-@configs.command("show")
+@configs.command("show", epilog=env_help(*DAILY_ENV))
 @click.argument("config_id")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole object as JSON.")
 @click.option("--show-secrets", is_flag=True, help="Print the hmac secret instead of masking it.")
 def show(config_id: str, as_json: bool, show_secrets: bool) -> None:
     """One config, whole, including hold_music_url (the hmac secret masked)."""
-    from holdmusic import configid
-    from holdmusic.daily import DialinConfig
-
-    configid.check(config_id)
-    with daily_client() as client:
-        config = client.get_config(config_id)
-    if not show_secrets:
-        masked = {
-            k: "********" if k in SECRET_FIELDS and v else v for k, v in config.config.items()
-        }
-        config = DialinConfig(config.id, config.type, masked)
+    view = app.show_config(config_id, env=environment(), show_secrets=show_secrets)
     if as_json:
-        print_json(config.to_dict())
+        print_json(view.to_dict())
         return
+    config = view.config
     rows = [["id", config.id], ["type", config.type]]
-    rows += [[k, _show(v)] for k, v in sorted(config.config.items())]
+    rows += [[k, _shown(v)] for k, v in sorted(config.config.items())]
     if "hold_music_url" not in config.config:
         rows.append(["hold_music_url", "(not set)"])
     print_table(["field", "value"], rows)
 
 
-def _show(value: Any) -> str:
+def _shown(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-@configs.command("check")
+@configs.command("check", epilog=env_help(*DAILY_ENV, *PRIVATE_ENV))
 @click.argument("config_ids", nargs=-1, metavar="[ID]...")
 @limit_options
 @verdict_options("config")
@@ -127,45 +95,25 @@ def check(
 
     Exit 1 when any config has no URL, or a URL that fails.
     """
-    from holdmusic import audit, configid
-
-    for cid in config_ids:
-        configid.check(cid)  # before any request
-    inspect = listener("configs check --listen") if listen else None
-    with daily_client() as client:
-        audited = audit.audit(
-            client,
-            list(config_ids) or None,
-            limits=limits_from(max_bytes, max_seconds),
-            inspect=inspect,
-        )
-    if not audited:
+    result = app.check_configs(
+        list(config_ids) or None,
+        env=environment(),
+        limits=limits_from(max_bytes, max_seconds),
+        strict=strict,
+        listen=listen,
+    )
+    if not result.audited:
+        if as_json:
+            print_json(result.to_dict())
         click.echo("no pinless_dialin configs on this domain", err=True)
         raise click.exceptions.Exit(0)
-    verdicts = [_as_verdict(a) for a in audited]
-    urls = [a.config.hold_music_url if a.config else None for a in audited]
-    failed = sum(not v.passed(strict) for v in verdicts)
-    if as_json:
-        results = [
-            {"config_id": a.config_id, "hold_music_url": url, **v.to_dict(strict)}
-            for a, v, url in zip(audited, verdicts, urls, strict=True)
-        ]
-        print_json(results)
-    else:
-        for v, url in zip(verdicts, urls, strict=True):
-            print_verdict(v, strict, note=f"url: {url}" if url else None)
-        passed = len(verdicts) - failed
-        noun = "config" if len(verdicts) == 1 else "configs"
-        click.echo(f"{len(verdicts)} {noun} checked: {passed} passed, {failed} failed")
-    end_verdicts(verdicts, strict, junit_path, "holdmusic configs check", failed)
-
-
-def _as_verdict(a: Audited) -> rules.Verdict:
-    """A config's audit as a verdict named after the config, so output reads like validate."""
-    name = a.config_id
-    if a.config is not None and a.config.phone_number:
-        name += f" ({a.config.phone_number})"
-    if a.verdict is not None:
-        return replace(a.verdict, path=name)
-    code = "no_hold_music" if a.config is not None else "config_error"
-    return rules.Verdict(name, None, None, (rules.Problem(code, "error", a.error or "unknown"),))
+    if not as_json:
+        for a in result.audited:
+            url = a.hold_music_url
+            print_verdict(a.verdict, strict, note=f"url: {url}" if url else None)
+        n, failed = len(result.audited), result.failed
+        noun = "config" if n == 1 else "configs"
+        click.echo(f"{n} {noun} checked: {n - failed} passed, {failed} failed")
+    if junit_path:
+        write_junit(junit_path, result.verdicts, strict, "holdmusic configs check")
+    finish(result, as_json=as_json)

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import click
 
-from holdmusic.cli._common import STORAGE_KEYS, print_json, storage_option_set
+from holdmusic import app
+from holdmusic.cli._common import (
+    DAILY_ENV,
+    PRIVATE_ENV,
+    STORAGE_KEYS,
+    env_help,
+    environment,
+    finish,
+    storage_option_set,
+)
+from holdmusic.cli._render import show
 
 
-@click.command("doctor")
+@click.command("doctor", epilog=env_help(*DAILY_ENV, *PRIVATE_ENV))
 @storage_option_set(bucket_required=False)  # a missing bucket is one of the checks
 @click.option("--json", "as_json", is_flag=True, help="Print the checks as a JSON array.")
 def doctor(as_json: bool, **params: Any) -> None:
@@ -20,11 +29,9 @@ def doctor(as_json: bool, **params: Any) -> None:
 
     Each failing line says how to fix it. Exit 1 if any line fails.
     """
-    from holdmusic import doctor as doctor_
-
     settings = {k: params[k] for k in STORAGE_KEYS if k != "cache_control"}
     checks = []
-    for check in doctor_.run(os.environ, **settings):
+    for check in app.doctor(env=environment(), **settings):
         checks.append(check)
         if not as_json:
             if check.skipped:
@@ -33,9 +40,7 @@ def doctor(as_json: bool, **params: Any) -> None:
                 mark = (
                     click.style("ok  ", fg="green") if check.ok else click.style("FAIL", fg="red")
                 )
-            click.echo(f"{mark} {check.name}: {check.detail}")
+            click.echo(f"{mark} {check.name}: {show(check.detail)}")
             if not check.ok and check.fix:
-                click.echo(f"     fix: {check.fix}")
-    if as_json:
-        print_json([c.__dict__ for c in checks])
-    raise click.exceptions.Exit(0 if all(c.ok for c in checks) else 1)  # skipped: not ok
+                click.echo(f"     fix: {show(check.fix)}")
+    finish(app.doctor_result(checks), as_json=as_json)

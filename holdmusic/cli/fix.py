@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 
 import click
 
-from holdmusic import rules
-from holdmusic.cli._common import limit_options, print_verdict
+from holdmusic import app
+from holdmusic.cli._common import finish, limit_options, limits_from
+from holdmusic.cli._render import print_verdict, show
 
 # MP3 sample rates a phone path carries well without the low_sample_rate warning.
 _RATES = ("16000", "22050", "24000", "32000", "44100", "48000")
@@ -100,17 +100,16 @@ def fix(
     Exit status: 0 when the new file passes, 1 when INPUT cannot be fixed, 2 on a usage
     error (including the audio extra not being installed).
     """
-    from holdmusic import studio
-    from holdmusic.studio import fixing
-
     if length >= max_seconds:
         raise click.BadParameter(
             f"{length:g} s is not under --max-seconds {max_seconds:g}", param_hint="--length"
         )
-    out = output or studio.default_output(path)
-    settings = fixing.FixSettings(
+    result = app.fix(
+        path,
+        output,
+        limits=limits_from(max_bytes, max_seconds),
+        force=force,
         length_seconds=length,
-        max_seconds=max_seconds,
         start_seconds=start,
         fade_out_seconds=fade_out,
         fade_in_seconds=fade_in,
@@ -119,22 +118,7 @@ def fix(
         bitrate_kbps=int(bitrate),
         channels=2 if stereo else 1,
     )
-    limits = rules.Limits(max_bytes=max_bytes, max_seconds=max_seconds)
-    result = fixing.fix(path, out, settings, limits, force=force)
-    verdict = result.verdict
-    if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "input": path,
-                    "output": out,
-                    "changes": result.changes(),
-                    "validate": verdict.to_dict(),
-                },
-                indent=2,
-            )
-        )
-    else:
-        print_verdict(verdict, strict=False)
-        click.echo(f"  fixed {os.path.basename(path)}: {result.summary()}")
-    raise SystemExit(0 if verdict.ok else 1)
+    if not as_json:
+        print_verdict(result.verdict, strict=False)
+        click.echo(f"  fixed {show(os.path.basename(path))}: {show(result.summary())}")
+    finish(result, as_json=as_json)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import click
 
+from holdmusic import app
+from holdmusic.cli._render import show
+
 
 @click.command("preview")
 @click.argument("path", metavar="FILE", type=click.Path(dir_okay=True))
@@ -23,13 +26,9 @@ def preview(path: str, output: str | None, alaw: bool, force: bool) -> None:
     FILE is never changed. Exit status: 0 when written, 1 when FILE cannot be rendered,
     2 on a usage error (including the audio extra not being installed).
     """
-    from holdmusic import studio
-    from holdmusic.studio import phone
-
-    out = output or studio.default_output(path, ".caller.wav")
-    p = phone.preview(path, out, alaw=alaw, force=force)
+    p = app.preview(path, output, alaw=alaw, force=force).preview
     law = "A-law" if alaw else "μ-law"
     click.echo(
-        f"Wrote {p.output}: {p.seconds:.3f} s, 8 kHz mono G.711 {law} WAV, "
+        f"Wrote {show(p.output)}: {p.seconds:.3f} s, 8 kHz mono G.711 {law} WAV, "
         f"{p.size_bytes:,} bytes: what a caller on a narrowband line hears"
     )

@@ -6,21 +6,24 @@ from typing import Any
 
 import click
 
+from holdmusic import app
 from holdmusic.cli._common import (
+    PRIVATE_ENV,
+    env_help,
+    environment,
+    finish,
     limit_options,
     limits_from,
     prefix_option,
     print_json,
-    published_dict,
-    report_published,
-    report_verdict,
     storage_options,
     storage_settings,
     to_stderr,
 )
+from holdmusic.cli._render import Steps, show
 
 
-@click.command("upload")
+@click.command("upload", epilog=env_help(*PRIVATE_ENV))
 @click.argument("file", type=click.Path(dir_okay=False))
 @storage_options
 @limit_options
@@ -31,22 +34,14 @@ def upload(file: str, as_json: bool, max_bytes: int, max_seconds: float, **param
     Prints the public URL on stdout (or JSON with --json); steps go to stderr. Exit 0
     only when the object is in place and anonymously serves the file's exact bytes.
     """
-    from holdmusic import pipeline
-
+    env = environment()
     settings = storage_settings(params)
-    prepared = pipeline.prepare(file, limits_from(max_bytes, max_seconds))
-    report_verdict(prepared)
-    if not prepared.ok:
-        if as_json:
-            print_json(published_dict(prepared, None))
-        raise click.exceptions.Exit(1)
-    published = pipeline.store_and_verify(prepared, settings)
-    report_published(published)
-    if as_json:
-        print_json(published_dict(prepared, published))
-    elif published.ok:
-        click.echo(published.stored.url)
-    raise click.exceptions.Exit(0 if published.ok else 1)
+    result = app.upload(
+        file, settings, env=env, limits=limits_from(max_bytes, max_seconds), observer=Steps()
+    )
+    if not as_json and result.ok and result.url:
+        click.echo(result.url)
+    finish(result, as_json=as_json)
 
 
 @click.command("bucket-policy")
@@ -81,17 +76,12 @@ def bucket_policy(
     Modern AWS buckets refuse object ACLs; a policy granting anonymous s3:GetObject on
     the prefix (and nothing else) is how a prefix becomes public. With --apply, put it.
     """
-    from holdmusic import storage
-
-    # Checked before anything else, and shown exactly as it will be written.
-    resource = storage.policy_resource(bucket, prefix)
-    settings = storage.StorageSettings(
-        bucket=bucket, prefix=prefix, endpoint_url=endpoint_url, region=region
+    plan = app.bucket_policy(
+        bucket=bucket, prefix=prefix, endpoint_url=endpoint_url, region=region, env=environment()
     )
     if not apply:
-        print_json(storage.bucket_policy(bucket, settings.prefix))
-        to_stderr(f"Would allow anonymous s3:GetObject on {resource} (--apply puts it)")
+        print_json(plan.policy)
+        to_stderr(f"Would allow anonymous s3:GetObject on {show(plan.resource)} (--apply puts it)")
         return
-    policy = storage.apply_bucket_policy(settings)
-    print_json(policy)
-    to_stderr(f"Applied: anonymous s3:GetObject on {resource}")
+    print_json(app.apply_bucket_policy(plan))
+    to_stderr(f"Applied: anonymous s3:GetObject on {show(plan.resource)}")

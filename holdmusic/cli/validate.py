@@ -2,27 +2,26 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable
 
 import click
 
-from holdmusic import files, rules
+from holdmusic import app
 from holdmusic.cli._common import (
-    end_verdicts,
+    PRIVATE_ENV,
+    env_help,
+    environment,
     limit_options,
     limits_from,
     listen_option,
-    listener,
     print_json,
-    print_verdict,
     verdict_options,
-    verdict_status,
+    write_junit,
 )
-from holdmusic.text import printable
+from holdmusic.cli._render import print_verdict, verdict_status
 
 
-@click.command("validate")
+@click.command("validate", epilog=env_help(*PRIVATE_ENV))
 @click.argument("paths", nargs=-1, required=True)
 @limit_options
 @verdict_options("file")
@@ -52,53 +51,29 @@ def validate(
     --listen also decodes the audio: loudness, clipping, phone band and silences.
     Exit status: 0 when every file passes, 1 when any fails, 2 on a usage error.
     """
-    targets = files.expand_paths(list(paths))
-    if not targets:
-        where = ", ".join(printable(p) for p in paths)
-        raise click.UsageError(f"no *.mp3 files found under {where}")
+    env = environment()
+    targets = app.expand(paths)
     limits = limits_from(max_bytes, max_seconds)
-    inspect = listener("validate --listen") if listen else None
-    verdicts: Iterable[rules.Verdict] = judge(targets, limits, jobs=jobs, inspect=inspect)
-    if junit_path or as_json:
-        verdicts = list(verdicts)
+    inspect = app.listener("validate --listen") if listen else None
+    verdicts: Iterable[app.Verdict] = app.validate(
+        targets, env=env, limits=limits, jobs=jobs, inspect=inspect
+    )
     if as_json:
-        print_json([v.to_dict(strict) for v in verdicts])
-        failed = sum(not v.passed(strict) for v in verdicts)
+        result = app.ValidateResult(tuple(verdicts), strict)
+        print_json(result.to_dict())
+        failed = result.failed
+        verdicts = result.verdicts
+    elif junit_path:
+        verdicts = list(verdicts)
+        failed = _print_text(verdicts, strict)
     else:
         failed = _print_text(verdicts, strict)
-    end_verdicts(list(verdicts), strict, junit_path, "holdmusic validate", failed)
+    if junit_path:
+        write_junit(junit_path, list(verdicts), strict, "holdmusic validate")
+    raise click.exceptions.Exit(1 if failed else 0)
 
 
-def is_url(target: str) -> bool:
-    """http(s) URLs are fetched; other schemes (ftp://…) are refused as URLs, not files."""
-    scheme, sep, _ = target.partition("://")
-    return bool(sep) and scheme.isalpha() and not os.path.exists(target)
-
-
-def judge(
-    targets: list[str],
-    limits: rules.Limits,
-    *,
-    jobs: int | None = None,
-    inspect: Callable[[rules.Verdict, str | bytes], rules.Verdict] | None = None,
-) -> Iterator[rules.Verdict]:
-    """Verdicts in order: files through the (parallel) file checker, URLs fetched.
-    ``inspect`` (--listen) gets each verdict of an MP3 with its path or downloaded bytes."""
-    local = [t for t in targets if not is_url(t)]
-    by_file = files.check_many(local, limits, jobs=jobs)
-    for target in targets:
-        if is_url(target):
-            from holdmusic.publicurl import validate_url  # httpx only when a URL is given
-
-            yield validate_url(target, limits, inspect=inspect)
-        else:
-            verdict = next(by_file)
-            if inspect is not None and verdict.info is not None:
-                verdict = inspect(verdict, target)
-            yield verdict
-
-
-def _print_text(verdicts: Iterable[rules.Verdict], strict: bool) -> int:
+def _print_text(verdicts: Iterable[app.Verdict], strict: bool) -> int:
     counts = {"PASSED": 0, "PASSED, with warnings": 0, "FAILED": 0}
     for v in verdicts:
         counts[verdict_status(v, strict)] += 1

@@ -1,0 +1,455 @@
+"""The entry points that change no config: validate, upload, configs list/show/check,
+doctor, and the report listing of a history page."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from holdmusic import rules
+from holdmusic.app.env import Environment
+from holdmusic.app.results import (
+    AuditResult,
+    ConfigList,
+    ConfigView,
+    DoctorResult,
+    ReportSummary,
+    UploadResult,
+    ValidateResult,
+)
+from holdmusic.errors import UsageError
+from holdmusic.progress import Cancel, Observer, Reporter
+from holdmusic.storesettings import StorageSettings
+
+if TYPE_CHECKING:
+    from holdmusic.daily import DailyClient, DialinConfig
+    from holdmusic.doctor import Check
+    from holdmusic.pipeline import Prepared
+    from holdmusic.storesettings import Store
+
+Inspect = Callable[[rules.Verdict, Any], rules.Verdict]
+
+# Audio that `holdmusic fix` turns into MP3: named when a folder holds only these.
+AUDIO_EXTENSIONS = (
+    ".wav", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".aif", ".aiff", ".wma",
+    ".mp2", ".mp4", ".mov", ".webm", ".mka",
+)  # fmt: skip
+
+
+class NothingToCheck(UsageError):
+    """The paths named no file to check."""
+
+
+# --- validate --------------------------------------------------------------------------------
+
+
+def expand(paths: Sequence[str]) -> list[str]:
+    """Files and URLs as given, folders searched for ``*.mp3``. Nothing at all is a usage
+    error that says what the folders do hold (FLAC, WAV... which ``fix`` converts)."""
+    from holdmusic import files
+    from holdmusic.text import printable
+
+    targets = files.expand_paths(list(paths))
+    if targets:
+        return targets
+    where = ", ".join(printable(p) for p in paths)
+    found = _other_audio([p for p in paths if os.path.isdir(p)])
+    if not found:
+        raise NothingToCheck(f"no *.mp3 files found under {where}")
+    listed = ", ".join(f"{n} {ext}" for ext, n in found)
+    raise NothingToCheck(
+        f"no *.mp3 files found under {where}, but {listed} "
+        f"file{'s' if sum(n for _, n in found) != 1 else ''}: "
+        "`holdmusic fix FILE` turns each into an MP3 that passes"
+    )
+
+
+def _other_audio(folders: list[str], limit: int = 10_000) -> list[tuple[str, int]]:
+    """Counts of audio files by extension under ``folders`` (most first), bounded."""
+    counts: dict[str, int] = {}
+    seen = 0
+    stack = list(folders)
+    while stack and seen < limit:
+        folder = stack.pop()
+        try:
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    seen += 1
+                    try:
+                        if entry.is_dir(follow_symlinks=False):
+                            stack.append(entry.path)
+                            continue
+                    except OSError:
+                        continue
+                    ext = os.path.splitext(entry.name)[1].lower()
+                    if ext in AUDIO_EXTENSIONS:
+                        counts[ext] = counts.get(ext, 0) + 1
+        except OSError:
+            continue
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def listener(command: str) -> Inspect:
+    """The listening step (``--listen``), or ``MissingExtra`` naming the install."""
+    from holdmusic import studio
+    from holdmusic.studio import listening
+
+    studio.load_av(command)
+    return listening.hear
+
+
+def is_url(target: str) -> bool:
+    """http(s) URLs are fetched; other schemes (ftp://…) are refused as URLs, not files."""
+    scheme, sep, _ = target.partition("://")
+    return bool(sep) and scheme.isalpha() and not os.path.exists(target)
+
+
+def validate(
+    targets: Sequence[str],
+    *,
+    env: Environment,
+    limits: rules.Limits = rules.DEFAULT_LIMITS,
+    jobs: int | None = None,
+    inspect: Inspect | None = None,
+) -> Iterator[rules.Verdict]:
+    """Verdicts in order, as they come: files through the (parallel) file checker, URLs
+    fetched as Daily will. ``inspect`` (``listener()``) hears each MP3 too."""
+    from holdmusic import files
+
+    local = [t for t in targets if not is_url(t)]
+    by_file = files.check_many(local, limits, jobs=jobs)
+    for target in targets:
+        if is_url(target):
+            from holdmusic.publicurl import validate_url  # httpx only when a URL is given
+
+            yield validate_url(
+                target, limits, inspect=inspect, allow_private=env.allow_private_urls
+            )
+        else:
+            verdict = next(by_file)
+            if inspect is not None and verdict.info is not None:
+                verdict = inspect(verdict, target)
+            yield verdict
+
+
+def validate_paths(
+    paths: Sequence[str],
+    *,
+    env: Environment,
+    limits: rules.Limits = rules.DEFAULT_LIMITS,
+    strict: bool = False,
+    jobs: int | None = None,
+    listen: bool = False,
+) -> ValidateResult:
+    """``validate --json`` as a value: every file, folder or URL, judged."""
+    inspect = listener("validate --listen") if listen else None
+    verdicts = validate(expand(paths), env=env, limits=limits, jobs=jobs, inspect=inspect)
+    return ValidateResult(tuple(verdicts), strict)
+
+
+def validate_bytes(
+    data: bytes,
+    name: str,
+    *,
+    limits: rules.Limits = rules.DEFAULT_LIMITS,
+    listen: bool = False,
+) -> rules.Verdict:
+    """One ``validate --json`` item for bytes in memory (a file uploaded to a page);
+    ``name`` is how the verdict names it. ``verdict.to_dict()`` is the JSON item."""
+    verdict = rules.check_bytes(data, name, limits)
+    if listen and verdict.info is not None:
+        verdict = listener("validate --listen")(verdict, data)
+    return verdict
+
+
+def prepare_path(path: str, limits: rules.Limits = rules.DEFAULT_LIMITS) -> Prepared:
+    """Read and judge a file once: the bytes a publish or upload then sends."""
+    from holdmusic.pipeline import prepare
+
+    return prepare(path, limits)
+
+
+def prepare_bytes(data: bytes, name: str, limits: rules.Limits = rules.DEFAULT_LIMITS) -> Prepared:
+    """Judge bytes in memory once (an upload to a page); ``name`` gives the storage key."""
+    from holdmusic.pipeline import prepare_bytes as prepare_bytes_
+
+    return prepare_bytes_(data, name, limits)
+
+
+# --- upload ----------------------------------------------------------------------------------
+
+
+def upload(
+    source: str | Prepared,
+    storage: StorageSettings | Store,
+    *,
+    env: Environment,
+    limits: rules.Limits = rules.DEFAULT_LIMITS,
+    observer: Observer | None = None,
+) -> UploadResult:
+    """Validate, upload under a content-addressed key, prove the URL public. No config
+    changes. A file that fails validation is not uploaded (``published`` None)."""
+    from holdmusic import pipeline
+    from holdmusic.progress import FileJudged, FilePublished
+    from holdmusic.storesettings import StorageSettings
+
+    prepared = prepare_path(source, limits) if isinstance(source, str) else source
+    reporter = Reporter(observer)
+    reporter.emit(FileJudged(path=prepared.path, verdict=prepared.verdict))
+    if not prepared.ok:
+        return UploadResult(prepared, None)
+    if isinstance(storage, StorageSettings):
+        from holdmusic.storage import S3Store
+
+        store: Store = S3Store(storage)
+    else:
+        store = storage
+    published = pipeline.store_and_verify(prepared, store, allow_private=env.allow_private_urls)
+    reporter.emit(
+        FilePublished(path=prepared.path, stored=published.stored, check=published.public)
+    )
+    return UploadResult(prepared, published)
+
+
+# --- configs ---------------------------------------------------------------------------------
+
+SECRET_FIELDS = ("hmac",)
+MASK = "********"
+
+
+def mask_secrets(config: DialinConfig) -> DialinConfig:
+    """The config with every secret field (``hmac``) that holds a value masked."""
+    from holdmusic.daily import DialinConfig
+
+    masked = {k: MASK if k in SECRET_FIELDS and v else v for k, v in config.config.items()}
+    return DialinConfig(config.id, config.type, masked)
+
+
+def list_configs(
+    *,
+    env: Environment,
+    type: str | None = None,
+    name_prefix: str | None = None,
+    client: DailyClient | None = None,
+) -> ConfigList:
+    """Every dial-in config (Daily's list trims each: no hold_music_url), optionally of
+    one ``type`` and whose name_prefix starts with ``name_prefix``."""
+    filters = {"type": type} if type else {}
+    with _client(env, client) as daily:
+        found = daily.list_configs(**filters)
+    if name_prefix is not None:
+        found = [c for c in found if (c.name_prefix or "").startswith(name_prefix)]
+    return ConfigList(tuple(found))
+
+
+def show_config(
+    config_id: str,
+    *,
+    env: Environment,
+    show_secrets: bool = False,
+    client: DailyClient | None = None,
+) -> ConfigView:
+    """One config, whole (``hmac`` masked unless ``show_secrets``)."""
+    from holdmusic import configid
+
+    configid.check(config_id)
+    with _client(env, client) as daily:
+        config = daily.get_config(config_id)
+    return ConfigView(config if show_secrets else mask_secrets(config))
+
+
+def check_configs(
+    config_ids: Sequence[str] | None = None,
+    *,
+    env: Environment,
+    limits: rules.Limits = rules.DEFAULT_LIMITS,
+    strict: bool = False,
+    listen: bool = False,
+    concurrency: int = 8,
+    observer: Observer | None = None,
+    cancel: Cancel | None = None,
+    client: DailyClient | None = None,
+) -> AuditResult:
+    """The audit (``configs check``): every pinless config's current URL (or the named
+    configs'), fetched as Daily will and validated."""
+    from holdmusic import audit, configid
+
+    ids = [configid.check(cid) for cid in config_ids or ()]
+    inspect = listener("configs check --listen") if listen else None
+    cancel = cancel or Cancel()
+    with _client(env, client) as daily:
+        cancel.on_cancel(daily.interrupt)
+        audited = audit.audit(
+            daily,
+            ids or None,
+            limits=limits,
+            concurrency=concurrency,
+            inspect=inspect,
+            reporter=Reporter(observer, cancel),
+            allow_private=env.allow_private_urls,
+        )
+    return AuditResult(tuple(audited), strict)
+
+
+class _Borrowed:
+    """A client the caller owns: used, not closed."""
+
+    def __init__(self, client: DailyClient) -> None:
+        self.client = client
+
+    def __enter__(self) -> DailyClient:
+        return self.client
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+def _client(env: Environment, client: DailyClient | None) -> Any:
+    return _Borrowed(client) if client is not None else env.daily_client()
+
+
+# --- doctor ----------------------------------------------------------------------------------
+
+
+def doctor(
+    *,
+    env: Environment,
+    bucket: str | None = None,
+    prefix: str | None = None,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    public_base_url: str | None = None,
+    acl: str | None = None,
+) -> Iterator[Check]:
+    """The checks in order, as each finishes (a page can stream them). Storage settings
+    not given come from the environment."""
+    from holdmusic import doctor as doctor_
+    from holdmusic.storesettings import DEFAULT_PREFIX, StorageSettings, resolve_endpoint
+
+    s = env.storage
+    bucket = bucket if bucket is not None else s.get("HOLDMUSIC_BUCKET")
+    prefix = prefix if prefix is not None else s.get("HOLDMUSIC_PREFIX", DEFAULT_PREFIX)
+    if endpoint_url is None:
+        endpoint_url = s.get("HOLDMUSIC_ENDPOINT_URL")
+    if endpoint_url is None:
+        # boto3's own variables, as storage_settings() applies them
+        probe = resolve_endpoint(StorageSettings(bucket="probe"), s)
+        endpoint_url = probe.endpoint_url
+    yield from doctor_.run(
+        bucket=bucket,
+        prefix=prefix,
+        endpoint_url=endpoint_url,
+        region=region if region is not None else s.get("HOLDMUSIC_REGION"),
+        public_base_url=public_base_url
+        if public_base_url is not None
+        else s.get("HOLDMUSIC_PUBLIC_BASE_URL"),
+        acl=acl if acl is not None else s.get("HOLDMUSIC_ACL", "none"),
+        daily_api_key=env.daily_api_key,
+        daily_api_url=env.daily_api_url,
+        allow_private=env.allow_private_urls,
+    )
+
+
+def doctor_result(checks: Sequence[Check]) -> DoctorResult:
+    return DoctorResult(tuple(checks))
+
+
+# --- reports ---------------------------------------------------------------------------------
+
+
+def list_reports(folder: str, *, limit: int = 1000) -> list[ReportSummary]:
+    """The reports in ``folder`` (``holdmusic-*.json``), newest first: what a history page
+    lists. A file that is not a readable report is listed with its ``problem``."""
+    try:
+        names = [
+            n for n in os.listdir(folder) if n.startswith("holdmusic-") and n.endswith(".json")
+        ]
+    except OSError as exc:
+        raise UsageError(f"cannot list reports in {folder}: {exc.strerror or exc}") from None
+    out = [summarize_report(os.path.join(folder, n)) for n in names]
+    out.sort(key=lambda r: (r.started_at or "", r.path), reverse=True)
+    return out[:limit]
+
+
+_MAX_REPORT_BYTES = 64 * 1024 * 1024
+
+
+def summarize_report(path: str) -> ReportSummary:
+    """One report's summary (never raises for a bad file: ``problem`` says why)."""
+
+    def bad(why: str) -> ReportSummary:
+        return ReportSummary(path, None, None, False, None, None, False, None, {}, why)
+
+    try:
+        if os.path.getsize(path) > _MAX_REPORT_BYTES:
+            return bad("too large to be a holdmusic report")
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except OSError as exc:
+        return bad(f"cannot read it: {exc.strerror or exc}")
+    except (ValueError, RecursionError):
+        return bad("not JSON")
+    if not isinstance(data, dict) or data.get("tool") != "holdmusic":
+        return bad("not a holdmusic report")
+
+    def text(key: str) -> str | None:
+        value = data.get(key)
+        return value if isinstance(value, str) else None
+
+    counts = data.get("counts")
+    counts = (
+        {k: v for k, v in counts.items() if isinstance(k, str) and isinstance(v, int)}
+        if isinstance(counts, dict)
+        else {}
+    )
+    return ReportSummary(
+        path=path,
+        command=text("command"),
+        source=text("source"),
+        dry_run=data.get("dry_run") is True,
+        started_at=text("started_at"),
+        finished_at=text("finished_at"),
+        complete=data.get("complete") is True,
+        stopped=text("stopped"),
+        counts=counts,
+    )
+
+
+# --- bucket policy ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PolicyPlan:
+    """The least policy that makes a prefix public: what ``bucket-policy`` prints."""
+
+    settings: StorageSettings
+    resource: str  # exactly what the statement grants
+    policy: dict[str, Any]
+
+
+def bucket_policy(
+    *,
+    env: Environment,
+    bucket: str,
+    prefix: str,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+) -> PolicyPlan:
+    """Checked before anything else, and shown exactly as it will be written."""
+    from holdmusic import storage
+
+    resource = storage.policy_resource(bucket, prefix)
+    settings = env.storage_settings(
+        bucket=bucket, prefix=prefix, endpoint_url=endpoint_url, region=region
+    )
+    return PolicyPlan(settings, resource, storage.bucket_policy(bucket, settings.prefix))
+
+
+def apply_bucket_policy(plan: PolicyPlan) -> dict[str, Any]:
+    """Merge the statement into the bucket's policy (other statements kept)."""
+    from holdmusic import storage
+
+    return storage.apply_bucket_policy(plan.settings)
