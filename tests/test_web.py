@@ -185,7 +185,11 @@ def test_publish_with_progress_then_report_then_rollback(logged_in: Served, stac
     assert r.status_code == 303 and r.headers["location"].startswith("/runs/")
     snap = logged_in.wait_run(r.headers["location"])
     assert snap["done"] and snap["ok"] and snap["error"] is None
-    outcomes = {e["config_id"]: e["status"] for e in snap["events"] if e["event"] == "outcome"}
+    outcomes = {
+        e["item"]["config_id"]: e["item"]["status"]
+        for e in snap["events"]
+        if e["event"] == "config_outcome"
+    }
     assert outcomes == {a: "updated", b: "updated"}
     new = stack.daily.get(a)["config"]["hold_music_url"]
     assert new != original and stack.daily.get(b)["config"]["hold_music_url"] == new
@@ -196,7 +200,7 @@ def test_publish_with_progress_then_report_then_rollback(logged_in: Served, stac
     report = snap["report"]
     assert f'href="/reports/{report}"' in run_page
     data = json.loads((logged_in.reports / report).read_text())
-    assert data["user"] == "ana" and data["source"] == "welcome-mono.mp3"
+    assert data["source"] == "welcome-mono.mp3"
     assert {i["config_id"]: i["previous_url"] for i in data["items"]} == {a: original, b: original}
     page = logged_in.client.get(f"/reports/{report}").text
     assert "ana (page)" in page and 'data-testid="rollback"' in page
@@ -327,3 +331,16 @@ def test_api_publish_then_rollback(served: Served, stack: Stack) -> None:
     assert {i["config_id"]: i["status"] for i in back["items"]} == {a: "failed", b: "failed"}
     assert "no longer serves valid hold music" in back["items"][0]["error"]
     assert stack.daily.get(a)["config"]["hold_music_url"] == done["url"]
+
+
+def test_the_web_imports_the_application_layer_only() -> None:
+    """An interface imports the application layer, never a stage and never the CLI."""
+    from tests.test_layers import graph
+
+    allowed = {"holdmusic", "holdmusic.app", "holdmusic.app.envelope", "holdmusic.text"}
+    bad = {
+        m: sorted(d for d in deps if d not in allowed and not d.startswith("holdmusic.web"))
+        for m, deps in graph().items()
+        if m.startswith("holdmusic.web")
+    }
+    assert {m: d for m, d in bad.items() if d} == {}

@@ -22,7 +22,7 @@ pytest.importorskip("starlette", reason="needs the serve extra")
 
 from starlette.testclient import TestClient
 
-from holdmusic.storage import StorageSettings
+from holdmusic.app import Environment
 from holdmusic.web import auth
 from holdmusic.web._uses import Context
 from holdmusic.web.app import ServeConfig, create_app, media_origins
@@ -127,9 +127,10 @@ def build_app(stack: Stack, tmp_path: Path, **overrides: Any) -> tuple[Any, str,
     reports.mkdir(exist_ok=True)
     work = tmp_path / "work"
     work.mkdir(exist_ok=True)
+    env = Environment.from_env(os.environ)
     ctx = Context(
-        storage=StorageSettings(bucket=stack.public_bucket),
-        env=dict(os.environ),
+        env=env,
+        storage=env.storage_settings(bucket=stack.public_bucket),
         reports_dir=str(reports),
         max_bytes=10_000_000,
         max_seconds=60.0,

@@ -9,13 +9,17 @@ from typing import Any
 
 import click
 
+from holdmusic.app import UsageError
 from holdmusic.cli._common import (
+    DAILY_ENV,
+    PRIVATE_ENV,
     concurrency_option,
+    env_help,
+    environment,
     limit_options,
     storage_options,
     storage_settings,
 )
-from holdmusic.errors import UsageError
 
 DEFAULT_MAX_UPLOAD = 100_000_000
 
@@ -56,7 +60,7 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-@click.command("serve")
+@click.command("serve", epilog=env_help(*DAILY_ENV, *PRIVATE_ENV))
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
     "--port",
@@ -145,8 +149,8 @@ def serve(
         raise UsageError(f"--reports-dir {reports_dir} is not writable")
     settings = storage_settings(params)
     ctx = _uses.Context(
+        env=environment(),
         storage=settings,
-        env=dict(os.environ),
         reports_dir=os.path.abspath(reports_dir),
         max_bytes=max_bytes,
         max_seconds=max_seconds,

@@ -1,15 +1,14 @@
-"""The one door from the page to the use cases: every stage the web needs, behind plain
-values (dicts and small frozen dataclasses of primitives).
+"""The page's door to the use cases: every call the web makes goes through here, to
+the application layer (:mod:`holdmusic.app`), and comes back as plain values (dicts and
+small frozen dataclasses). No stage is imported here or anywhere in ``holdmusic.web``.
 
-The design (docs/design.md) puts an application layer under both interfaces; until it
-lands (issue 18) this module plays that part for the web, and it is the ONLY module of
-``holdmusic.web`` that imports stages. Switching to the application layer is a change to
-this file alone; the shapes it returns are the CLI's ``--json`` shapes, which the
-application layer keeps.
+What the page needs beyond the CLI's calls lives here too, built on the same layer: the
+waveform's envelope (``holdmusic.app.envelope``), the phone preview played twice, the
+pinless configs with what each plays, the report folder as a history, and who ran what
+(a ledger beside the reports, since a report does not name its user).
 
 Every function here is blocking (files, FFmpeg, HTTP): the handlers call them off the
-event loop. Stage imports stay inside the functions, so importing the web app costs
-nothing until a request needs a stage.
+event loop.
 """
 
 from __future__ import annotations
@@ -21,25 +20,21 @@ import os
 import pwd
 import re
 import threading
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
 
-from holdmusic.errors import HoldmusicError, UsageError
+from holdmusic import app
+from holdmusic.app import HoldmusicError, UsageError
 
-if TYPE_CHECKING:
-    from holdmusic import rules
-    from holdmusic.daily import DailyClient, RateLimiter
-    from holdmusic.record import Item
-    from holdmusic.storage import StorageSettings
-
-# The names the CLI gives reports by default (record.default_path); a request names a
-# report by this pattern only, so no path ever comes from a request.
+# The names the CLI gives reports by default; a request names a report by this pattern
+# only, so no path ever comes from a request.
 REPORT_NAME = re.compile(r"holdmusic-(publish|batch|rollback)-\d{8}T\d{6}Z-[0-9a-f]{6}\.json")
 MAX_REPORT_BYTES = 20_000_000  # a report of tens of thousands of configs; more is not ours
 MAX_LISTED_REPORTS = 500
-# Item statuses that mean "this run may have changed the config": what rollback undoes.
-ROLLBACKABLE = ("updated", "pending", "mismatched")
+WHO_LEDGER = "holdmusic-serve-runs.jsonl"  # report name -> the page's user, beside the reports
 
 Observer = Callable[[dict[str, Any]], None]
 
@@ -53,46 +48,45 @@ class NotFound(HoldmusicError):
 
 @dataclass
 class Context:
-    """What ``holdmusic serve`` was started with: storage, Daily, limits, the report folder.
+    """What ``holdmusic serve`` was started with: the environment (read once, by the CLI),
+    storage, limits, the report folder. The Daily key stays inside the clients made here."""
 
-    The environment is read once, at start, by the CLI; the Daily key stays inside the
-    clients made here and is never returned by anything in this module.
-    """
-
-    storage: StorageSettings
-    env: Mapping[str, str]
+    env: app.Environment
+    storage: app.StorageSettings
     reports_dir: str
     max_bytes: int
     max_seconds: float
     concurrency: int = 8
-    _limiter: RateLimiter | None = None
+    _limiter: Any = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
-    def limits(self) -> rules.Limits:
-        from holdmusic import rules
+    def limits(self) -> app.Limits:
+        return app.Limits(max_bytes=self.max_bytes, max_seconds=self.max_seconds)
 
-        return rules.Limits(max_bytes=self.max_bytes, max_seconds=self.max_seconds)
-
-    def client(self) -> DailyClient:
+    def client(self) -> Any:
         """A Daily client of its own (so one run's cancel stops only that run), under one
         rate limiter shared by every client of this process."""
-        from holdmusic.daily import DailyClient, RateLimiter
-
-        if self._limiter is None:
-            self._limiter = RateLimiter()
-        return DailyClient.from_env(self.env, limiter=self._limiter)
+        with self._lock:
+            if self._limiter is None:
+                first = self.env.daily_client()
+                self._limiter = first.limiter
+                return first
+            return self.env.daily_client(limiter=self._limiter)
 
     def check(self) -> None:
-        """Fail at start, not at the first publish: a missing key or bad URL is a usage
+        """Fail at start, not at the first publish: a missing or malformed key is a usage
         error (exit 2)."""
         self.client().close()
 
 
 def fix_available() -> bool:
     """PyAV importable: the page shows fix, preview, --listen and the waveform."""
-    from holdmusic import studio
-
-    return studio.available()
+    try:
+        app.listener("the page")
+    except UsageError:
+        return False
+    return True
 
 
 # --- judging a file ----------------------------------------------------------------------
@@ -117,7 +111,7 @@ class Checked:
         return [p["code"] for p in self.item["problems"]]
 
 
-def _checked(verdict: rules.Verdict) -> Checked:
+def _checked(verdict: app.Verdict) -> Checked:
     return Checked(
         item=verdict.to_dict(),
         status=_status(verdict),
@@ -127,13 +121,13 @@ def _checked(verdict: rules.Verdict) -> Checked:
     )
 
 
-def _status(verdict: rules.Verdict) -> str:
+def _status(verdict: app.Verdict) -> str:
     if not verdict.ok:
         return "FAILED"
     return "PASSED, with warnings" if verdict.warnings else "PASSED"
 
 
-def _describe(verdict: rules.Verdict) -> str:
+def _describe(verdict: app.Verdict) -> str:
     """As ``holdmusic validate`` prints it after the status."""
     info = verdict.info
     if info is None:
@@ -149,17 +143,9 @@ def _describe(verdict: rules.Verdict) -> str:
 
 def check(ctx: Context, path: str, name: str, *, listen: bool) -> Checked:
     """``holdmusic validate [--listen] FILE`` on a file in the work area, named ``name``."""
-    from dataclasses import replace
-
-    from holdmusic import rules
-
-    verdict = replace(rules.check_path(path, ctx.limits), path=name)
-    if listen and verdict.info is not None and fix_available():
-        from holdmusic.studio import listening
-
-        heard = listening.hear(replace(verdict, path=path), path)
-        verdict = replace(heard, path=name)
-    return _checked(verdict)
+    hear = app.listener("validate --listen") if listen and fix_available() else None
+    (verdict,) = app.validate([path], env=ctx.env, limits=ctx.limits, jobs=1, inspect=hear)
+    return _checked(replace(verdict, path=name))
 
 
 # --- audio work: fix, preview, waveform ------------------------------------------------------
@@ -167,8 +153,8 @@ def check(ctx: Context, path: str, name: str, *, listen: bool) -> Checked:
 
 @dataclass(frozen=True)
 class FixOptions:
-    """``holdmusic fix``'s options as the page offers them. ``end``, ``loop`` and
-    ``announce_at`` are the hooks for issue 19's options: used when the fix stage takes
+    """``holdmusic fix``'s options as the page offers them. ``end``, ``loop`` and an
+    announcement are the hooks for issue 19's options: passed on when ``app.fix`` takes
     them (:func:`fix_features`), refused with one line otherwise."""
 
     start: float = 0.0
@@ -182,24 +168,19 @@ class FixOptions:
     announce_at: float | None = None  # issue 19
 
 
-def fix_features() -> set[str]:
-    """Which of the optional fix options the installed fix stage understands."""
-    from holdmusic.studio import fixing
+_FEATURES = {"end": "end_seconds", "loop": "loop", "announce": "announcements"}
 
-    names = {f.name for f in fields(fixing.FixSettings)}
-    have = set()
-    if "end_seconds" in names:
-        have.add("end")
-    if "loop" in names:
-        have.add("loop")
-    if "announcements" in names:
-        have.add("announce")
-    return have
+
+def fix_features() -> set[str]:
+    """Which of the optional fix options the application layer's ``fix`` takes."""
+    params = inspect.signature(app.fix).parameters
+    return {feature for feature, name in _FEATURES.items() if name in params}
 
 
 @dataclass(frozen=True)
 class Fixed:
-    """What ``holdmusic fix --json`` prints: ``changes`` and the output's verdict."""
+    """What ``holdmusic fix --json`` prints (``changes``, the output's verdict), and where
+    the cut and the fades fell, for the waveform."""
 
     changes: dict[str, Any]
     summary: str
@@ -213,12 +194,7 @@ class Fixed:
 
 
 def fix(ctx: Context, path: str, output: str, name: str, options: FixOptions) -> Fixed:
-    from dataclasses import replace
-
-    from holdmusic import rules
-    from holdmusic.studio import fixing
-
-    kwargs: dict[str, Any] = {"max_seconds": ctx.max_seconds, "start_seconds": options.start}
+    kwargs: dict[str, Any] = {"start_seconds": options.start}
     for key, value in (
         ("length_seconds", options.length),
         ("fade_in_seconds", options.fade_in),
@@ -236,51 +212,45 @@ def fix(ctx: Context, path: str, output: str, name: str, options: FixOptions) ->
     for feature, asked in wanted.items():
         if asked and feature not in have:
             raise UsageError(f"this holdmusic's fix has no {feature} option yet")
-    # Hooks for issue 19 (names as its FixSettings will carry them).
     if options.end is not None:
         kwargs["end_seconds"] = options.end
     if options.loop:
         kwargs["loop"] = True
     if options.announce_path is not None:
         kwargs["announcements"] = ((options.announce_path, options.announce_at or 0.0),)
-    length = kwargs.get("length_seconds", fixing.FixSettings.length_seconds)
+    length = kwargs.get("length_seconds", app.FIX_DEFAULTS["length_seconds"])
     if length >= ctx.max_seconds:
         raise UsageError(f"length {length:g} s is not under the limit of {ctx.max_seconds:g} s")
-    settings = fixing.FixSettings(**kwargs)
-    limits = rules.Limits(max_bytes=ctx.max_bytes, max_seconds=ctx.max_seconds)
-    result = fixing.fix(path, output, settings, limits, force=True)
-    verdict = replace(result.verdict, path=name)
-    announcements = tuple(getattr(result, "announcements", ()) or ())
+    outcome = app.fix(path, output, limits=ctx.limits, force=True, **kwargs)
+    r = outcome.result
     return Fixed(
-        changes=result.changes(),
-        summary=result.summary(),
-        checked=_checked(verdict),
-        start_seconds=result.start_seconds,
-        output_seconds=result.output_seconds,
-        fade_in_seconds=result.fade_in_seconds,
-        fade_out_seconds=result.fade_out_seconds,
-        trimmed=result.trimmed,
-        announcements=announcements,
+        changes=r.changes(),
+        summary=outcome.summary(),
+        checked=_checked(replace(outcome.verdict, path=name)),
+        start_seconds=r.start_seconds,
+        output_seconds=r.output_seconds,
+        fade_in_seconds=r.fade_in_seconds,
+        fade_out_seconds=r.fade_out_seconds,
+        trimmed=r.trimmed,
+        announcements=tuple(getattr(r, "announcements", ()) or ()),
     )
 
 
 def preview_twice(path: str, output: str) -> float:
     """The phone preview of ``path``, played twice (Daily plays pinless hold music twice):
-    ``preview --twice`` when the stage has it (issue 19), else the preview rendered once
-    and its samples written twice. Returns the seconds of one pass."""
-    from holdmusic.studio import phone
-
-    if "twice" in inspect.signature(phone.preview).parameters:  # issue 19
-        p = phone.preview(path, output, force=True, twice=True)  # type: ignore[call-arg]
-        return float(p.seconds) / 2
+    ``preview(twice=True)`` when the application layer has it (issue 19), else the preview
+    rendered once and its samples written twice. Returns the seconds of one pass."""
+    if "twice" in inspect.signature(app.preview).parameters:  # issue 19
+        p = app.preview(path, output, force=True, twice=True)  # type: ignore[call-arg]
+        return float(p.preview.seconds) / 2
     once = output + ".once.wav"
     try:
-        p = phone.preview(path, once, force=True)
+        p = app.preview(path, once, force=True)
         _wav_twice(once, output)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(once)
-    return float(p.seconds)
+    return float(p.preview.seconds)
 
 
 def _wav_twice(src: str, dst: str) -> None:
@@ -309,43 +279,23 @@ def _wav_twice(src: str, dst: str) -> None:
         fh.write(b"RIFF" + (len(out) + 4).to_bytes(4, "little") + b"WAVE" + out)
 
 
-@dataclass(frozen=True)
-class Envelope:
-    block_seconds: float
-    peaks: tuple[float, ...]
-    rms: tuple[float, ...]
-    seconds: float
-    complete: bool
+def envelope(path: str) -> Any:
+    """The waveform's envelope (``holdmusic.app.envelope.Envelope``), or None when FFmpeg
+    cannot decode the file."""
+    from holdmusic.app import envelope as envelope_
 
-
-def envelope(path: str) -> Envelope | None:
-    """The waveform's envelope, or None when FFmpeg cannot decode the file."""
-    from holdmusic.studio import StudioError, peaks
-
-    try:
-        e = peaks.envelope(path)
-    except StudioError:
-        return None
-    return Envelope(e.block_seconds, e.peaks, e.rms, e.seconds, e.complete)
+    return envelope_.envelope(path)
 
 
 def default_fix() -> dict[str, float]:
     """fix's defaults, for the form and for the planned cut on the waveform."""
-    from holdmusic import studio
-
+    d = app.FIX_DEFAULTS
     return {
-        "length": studio.DEFAULT_LENGTH_SECONDS,
-        "fade_in": studio.DEFAULT_FADE_IN_SECONDS,
-        "fade_out": studio.DEFAULT_FADE_OUT_SECONDS,
-        "loudness": studio.DEFAULT_LOUDNESS_LUFS,
+        "length": d["length_seconds"],
+        "fade_in": d["fade_in_seconds"],
+        "fade_out": d["fade_out_seconds"],
+        "loudness": d["loudness_lufs"],
     }
-
-
-def studio_error(exc: BaseException) -> str | None:
-    """The one line of a refusal from the audio stage, or None for anything else."""
-    if isinstance(exc, HoldmusicError):
-        return str(exc)
-    return None
 
 
 # --- Daily configs -------------------------------------------------------------------------
@@ -354,24 +304,10 @@ def studio_error(exc: BaseException) -> str | None:
 def list_configs(
     ctx: Context, type_: str | None = None, name_prefix: str | None = None
 ) -> list[dict[str, Any]]:
-    """``holdmusic configs list --json`` (with its filters): as Daily lists them."""
+    """``holdmusic configs list --json`` (with its filters)."""
     with ctx.client() as client:
-        found = client.list_configs(**({"type": type_} if type_ else {}))
-    if name_prefix is not None:
-        found = [c for c in found if (c.name_prefix or "").startswith(name_prefix)]
-    return [_masked(c.to_dict()) for c in found]
-
-
-_SECRET_FIELDS = ("hmac",)
-
-
-def _masked(d: dict[str, Any]) -> dict[str, Any]:
-    """The hmac secret never leaves the server (as ``configs show`` without --show-secrets)."""
-    config = dict(d.get("config") or {})
-    for k in _SECRET_FIELDS:
-        if config.get(k):
-            config[k] = "********"
-    return {**d, "config": config}
+        found = app.list_configs(env=ctx.env, type=type_, name_prefix=name_prefix, client=client)
+    return list(found.to_dict())
 
 
 @dataclass(frozen=True)
@@ -384,120 +320,47 @@ class ConfigRow:
 
 
 def pinless_configs(ctx: Context) -> list[ConfigRow]:
-    """Every pinless config with what it plays now (Daily's list is trimmed: one GET each)."""
-    from holdmusic.daily import DailyError
-    from holdmusic.update import read_configs
-
+    """Every pinless config with what it plays now (Daily's list is trimmed: one GET each,
+    in parallel under the shared rate limit)."""
     with ctx.client() as client:
-        ids = [c.id for c in client.list_configs(type="pinless_dialin")]
-        found = read_configs(client, ids, concurrency=ctx.concurrency)
-    rows = []
-    for cid in ids:
-        got = found[cid]
-        if isinstance(got, DailyError):
-            rows.append(ConfigRow(cid, None, None, None, error=str(got)))
-        else:
-            rows.append(ConfigRow(cid, got.name_prefix, got.phone_number, got.hold_music_url))
-    return rows
+        listed = app.list_configs(env=ctx.env, type="pinless_dialin", client=client)
+        ids = [c["id"] for c in listed.to_dict()]
+
+        def one(cid: str) -> ConfigRow:
+            try:
+                c = app.show_config(cid, env=ctx.env, client=client).to_dict()
+            except HoldmusicError as exc:
+                return ConfigRow(cid, None, None, None, error=str(exc))
+            config = c.get("config") or {}
+            return ConfigRow(
+                cid,
+                _text(config.get("name_prefix")),
+                _text(config.get("phone_number")),
+                _text(config.get("hold_music_url")),
+            )
+
+        with ThreadPoolExecutor(max_workers=max(1, min(ctx.concurrency, len(ids) or 1))) as pool:
+            return list(pool.map(one, ids))
+
+
+def _text(x: object) -> str | None:
+    return x if isinstance(x, str) else None
 
 
 # --- publish, rollback, audit ------------------------------------------------------------
 
 
-class _Events:
-    """Today's progress hooks as structured events for an observer (called from worker
-    threads; the observer must be thread-safe)."""
-
-    def __new__(cls, observer: Observer) -> Any:
-        from holdmusic.update import Progress
-
-        class Events(Progress):
-            def phase(self, name: str, total: int) -> None:
-                observer({"event": "phase", "name": name, "total": total})
-
-            def advance(self, text: str | None = None) -> None:
-                observer({"event": "step", "text": text})
-
-            def message(self, text: str) -> None:
-                observer({"event": "message", "text": text})
-
-            def verdict(self, prepared: Any) -> None:
-                v = prepared.verdict
-                observer(
-                    {
-                        "event": "verdict",
-                        "status": _status(v),
-                        "problems": [p.to_dict() for p in v.problems],
-                    }
-                )
-
-            def published(self, published: Any) -> None:
-                observer(
-                    {
-                        "event": "published",
-                        "url": published.stored.url,
-                        "uploaded": published.stored.uploaded,
-                        "public": published.ok,
-                        "problems": list(published.public.problems),
-                    }
-                )
-
-            def outcome(self, item: Item, *, sent: bool) -> None:
-                observer(
-                    {
-                        "event": "outcome",
-                        "config_id": item.config_id,
-                        "status": item.status,
-                        "error": item.error,
-                        "sent": sent,
-                    }
-                )
-
-        return Events()
+Cancel = app.Cancel
 
 
-def _recorder(ctx: Context, command: str, source: str, user: str, *, dry_run: bool) -> Any:
-    """A report in the shared folder under a default name, naming the page's user (a key
-    the CLI's reports lack; ``record.load`` ignores it)."""
-    from holdmusic.record import Recorder, ReportExists, default_path
+def _events(observer: Observer | None) -> Callable[[Any], None] | None:
+    if observer is None:
+        return None
 
-    @dataclass
-    class _Recorder(Recorder):
-        user: str | None = None
+    def relay(event: Any) -> None:
+        observer(event.to_dict())
 
-        def to_dict(self) -> dict[str, Any]:
-            return {**super().to_dict(), "user": self.user}
-
-    if dry_run:
-        return _Recorder(None, command, source, dry_run=True, user=user)
-    for _ in range(20):
-        path = os.path.join(ctx.reports_dir, default_path(command))
-        with contextlib.suppress(ReportExists):
-            return _Recorder(path, command, source, user=user)
-    raise HoldmusicError(f"could not find a free report name in {ctx.reports_dir}")
-
-
-@dataclass
-class Cancel:
-    """A run's cancel handle: stops its Daily calls (PUTs not yet sent are recorded
-    ``not_attempted``; one cut in flight ``pending``)."""
-
-    _client: DailyClient | None = None
-    _asked: threading.Event = field(default_factory=threading.Event)
-
-    def attach(self, client: DailyClient) -> None:
-        self._client = client
-        if self._asked.is_set():
-            client.interrupt()
-
-    def __call__(self) -> None:
-        self._asked.set()
-        if self._client is not None:
-            self._client.interrupt()
-
-    @property
-    def asked(self) -> bool:
-        return self._asked.is_set()
+    return relay
 
 
 def publish(
@@ -509,99 +372,56 @@ def publish(
     user: str,
     dry_run: bool = False,
     observer: Observer | None = None,
-    cancel: Cancel | None = None,
+    cancel: app.Cancel | None = None,
 ) -> dict[str, Any]:
-    """``holdmusic publish FILE --config ID... [--dry-run] --json``, plus ``report``: the
-    report's name in the shared folder (None for a dry run). ``path`` is the file in the
-    work area; ``name`` is what the report and the storage key call it."""
-    from holdmusic import configid, pipeline
-    from holdmusic.manifest import Assignment
-
+    """``holdmusic publish FILE --config ID... [--dry-run] --json``, whose ``report`` is
+    the report's name in the report folder (None for a dry run). ``path`` is the file in
+    the work area; ``name`` is what the report and the storage key call it."""
     if not config_ids:
         raise UsageError("pick at least one config")
-    for cid in config_ids:
-        configid.check(cid)
+    prepared = app.prepare_path(path, ctx.limits)
+    prepared = replace(prepared, path=name, verdict=replace(prepared.verdict, path=name))
     with ctx.client() as client:
-        if cancel is not None:
-            cancel.attach(client)
-        recorder = _recorder(ctx, "publish", name, user, dry_run=dry_run)
-        assignments = [Assignment(cid, path, name, "page") for cid in dict.fromkeys(config_ids)]
-        result = pipeline.batch(
-            assignments,
+        result = app.publish(
+            prepared,
+            app.Selection(config_ids=tuple(dict.fromkeys(config_ids))),
             ctx.storage,
-            client,
-            recorder,
-            limits=ctx.limits,
+            env=ctx.env,
             dry_run=dry_run,
-            all_or_nothing=True,
+            report_dir=ctx.reports_dir,
+            limits=ctx.limits,
             concurrency=ctx.concurrency,
-            reporter=_Events(observer or (lambda e: None)),
+            observer=_events(observer),
+            cancel=cancel,
+            client=client,
         )
-    d = _publish_dict(result, path, name)
-    d["report"] = os.path.basename(recorder.path) if recorder.path else None
+    d: dict[str, Any] = result.to_dict()
+    d["report"] = _named(ctx, d.get("report"), user)
     return d
 
 
-def _publish_dict(result: Any, path: str, name: str) -> dict[str, Any]:
-    """publish --json's shape (cli/publish.py's result_dict, until the application layer
-    holds it once)."""
-    prepared = result.prepared[path]
-    published = result.published.get(path)
-    planned = result.planned.get(path)
-    d: dict[str, Any] = {
-        "path": name,
-        "sha256": prepared.sha256,
-        "size_bytes": prepared.verdict.size_bytes,
-        "duration_seconds": prepared.verdict.duration_seconds,
-        "validation": {**prepared.verdict.to_dict(), "path": name},
-    }
-    if published is not None:
-        s, c = published.stored, published.public
-        d.update(
-            url=s.url,
-            bucket=s.bucket,
-            key=s.key,
-            uploaded=s.uploaded,
-            public=c.ok,
-            public_check={
-                "status": c.status,
-                "content_type": c.content_type,
-                "sha256": c.sha256,
-                "problems": list(c.problems),
-                "warnings": list(c.warnings),
-                "codes": list(c.codes),
-            },
-        )
-    else:
-        d.update(url=None, bucket=None, key=None, uploaded=False, public=False)
-    d.update(
-        ok=result.ok,
-        url=published.stored.url if published else planned,
-        dry_run=published is None and planned is not None,
-        stopped=result.stopped,
-        configs=[_outcome_dict(i) for i in result.items],
+def _named(ctx: Context, report: object, user: str) -> str | None:
+    """A run's report by its name in the folder, its user noted in the ledger."""
+    if not isinstance(report, str) or not report:
+        return None
+    name = os.path.basename(report)
+    line = json.dumps({"report": name, "user": user, "time": _now()}) + "\n"
+    fd = os.open(
+        os.path.join(ctx.reports_dir, WHO_LEDGER), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644
     )
-    return d
+    try:
+        os.write(fd, line.encode())
+    finally:
+        os.close(fd)
+    return name
 
 
-def _outcome_dict(o: Item) -> dict[str, Any]:
-    d: dict[str, Any] = {
-        "config_id": o.config_id,
-        "previous_url": o.previous_url,
-        "status": o.status,
-        "error": o.error,
-    }
-    if o.changed_fields:
-        d["changed_fields"] = list(o.changed_fields)
-    if o.note:
-        d["note"] = o.note
-    if o.stored_url is not None:
-        d["stored_url"] = o.stored_url
-    return d
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def report_path(ctx: Context, name: str) -> str:
-    """The report called ``name`` in the shared folder; a name that is not a report name
+    """The report called ``name`` in the report folder; a name that is not a report name
     is a usage error, so nothing of a request ever becomes a path."""
     if not isinstance(name, str) or not REPORT_NAME.fullmatch(name):
         raise UsageError(
@@ -614,20 +434,35 @@ def report_path(ctx: Context, name: str) -> str:
     return path
 
 
-def rollback_items(ctx: Context, name: str) -> list[str]:
-    """The config ids a rollback of report ``name`` would touch (to lock them first)."""
-    _, items = _load(ctx, name)
-    return [i.config_id for i in items if i.status in ROLLBACKABLE]
-
-
-def _load(ctx: Context, name: str) -> tuple[dict[str, Any], list[Item]]:
-    from holdmusic import record
-
+def _raw(ctx: Context, name: str) -> dict[str, Any]:
     path = report_path(ctx, name)
     if os.path.getsize(path) > MAX_REPORT_BYTES:
         raise HoldmusicError(f"report {name} is larger than {MAX_REPORT_BYTES:,} bytes")
-    data, items = record.load(path)
-    return data, items
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError) as exc:
+        raise HoldmusicError(f"report {name} cannot be read: {exc}") from None
+    if not isinstance(data, dict) or data.get("tool") != "holdmusic":
+        raise HoldmusicError(f"{name} is not a holdmusic report")
+    return data
+
+
+def _items(data: dict[str, Any]) -> list[dict[str, Any]]:
+    items = data.get("items")
+    return [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
+
+
+def _rolls_back(item: dict[str, Any]) -> bool:
+    try:
+        return bool(app.Status(str(item.get("status"))).rolled_back)
+    except ValueError:
+        return False
+
+
+def rollback_items(ctx: Context, name: str) -> list[str]:
+    """The config ids a rollback of report ``name`` would touch (to lock them first)."""
+    return [str(i.get("config_id")) for i in _items(_raw(ctx, name)) if _rolls_back(i)]
 
 
 def rollback(
@@ -637,75 +472,54 @@ def rollback(
     user: str,
     dry_run: bool = False,
     observer: Observer | None = None,
-    cancel: Cancel | None = None,
+    cancel: app.Cancel | None = None,
 ) -> dict[str, Any]:
     """``holdmusic rollback REPORT --json`` for the report called ``name``: the rollback's
-    own report, with ``ok`` and ``report`` (its name; None for a dry run)."""
-    from holdmusic import pipeline
-
-    _, items = _load(ctx, name)
+    own report, with ``ok`` and ``report`` (its name)."""
+    path = report_path(ctx, name)
     with ctx.client() as client:
-        if cancel is not None:
-            cancel.attach(client)
-        recorder = _recorder(ctx, "rollback", name, user, dry_run=dry_run)
-        result = pipeline.rollback(
-            items,
-            client,
-            recorder,
+        result = app.rollback(
+            path,
+            env=ctx.env,
             dry_run=dry_run,
+            report_dir=ctx.reports_dir,
             concurrency=ctx.concurrency,
-            limits=ctx.limits,
-            reporter=_Events(observer or (lambda e: None)),
+            observer=_events(observer),
+            cancel=cancel,
+            client=client,
         )
-    d: dict[str, Any] = recorder.to_dict()
-    d["ok"] = result.ok
-    d["report"] = os.path.basename(recorder.path) if recorder.path else None
+    d: dict[str, Any] = result.to_dict()
+    d["report"] = _named(ctx, d.get("report"), user)
     return d
 
 
 def audit(ctx: Context, *, listen: bool = False) -> list[dict[str, Any]]:
-    """``holdmusic configs check [--listen] --json``: each pinless config's current hold
-    music, fetched as Daily will fetch it, judged; plus its phone number and name."""
-    from dataclasses import replace
-
-    from holdmusic import audit as audit_
-    from holdmusic import rules
-
-    inspect_ = None
-    if listen and fix_available():
-        from holdmusic.studio import listening
-
-        inspect_ = listening.hear
+    """``holdmusic configs check [--listen] --json``, with each config's phone number and
+    name and the verdict in validate's words, for the page."""
     with ctx.client() as client:
-        audited = audit_.audit(client, None, limits=ctx.limits, inspect=inspect_)
+        result = app.check_configs(
+            env=ctx.env,
+            limits=ctx.limits,
+            listen=listen and fix_available(),
+            concurrency=ctx.concurrency,
+            client=client,
+        )
     out = []
-    for a in audited:
-        label = a.config_id
-        if a.config is not None and a.config.phone_number:
-            label += f" ({a.config.phone_number})"
-        if a.verdict is not None:
-            verdict = replace(a.verdict, path=label)
-        else:
-            code = "no_hold_music" if a.config is not None else "config_error"
-            problem = rules.Problem(code, "error", a.error or "unknown")
-            verdict = rules.Verdict(label, None, None, (problem,))
-        url = a.config.hold_music_url if a.config else None
+    for a, d in zip(result.audited, result.to_dict(), strict=True):
+        config = a.config
         out.append(
             {
-                "config_id": a.config_id,
-                "hold_music_url": url,
-                **verdict.to_dict(),
-                # for the page, not part of configs check --json
-                "_status": _status(verdict),
-                "_details": _describe(verdict),
-                "_name_prefix": a.config.name_prefix if a.config else None,
-                "_phone_number": a.config.phone_number if a.config else None,
+                **d,
+                "page_status": _status(a.verdict),
+                "page_details": _describe(a.verdict),
+                "name_prefix": config.name_prefix if config is not None else None,
+                "phone_number": config.phone_number if config is not None else None,
             }
         )
     return out
 
 
-# --- the history: every report in the shared folder ----------------------------------------
+# --- the history: every report in the report folder ----------------------------------------
 
 
 @dataclass(frozen=True)
@@ -716,7 +530,7 @@ class ReportSummary:
     finished_at: str | None
     complete: bool
     dry_run: bool
-    user: str | None  # who, from the page; None for the CLI's reports
+    user: str | None  # who, when the page ran it
     owner: str | None  # the file's owner (who ran the CLI)
     source: str
     counts: dict[str, int]
@@ -732,6 +546,21 @@ def _owner(path: str) -> str | None:
         return None
 
 
+def _who(ctx: Context) -> dict[str, str]:
+    """Report name -> the page's user, from the ledger (bounded read)."""
+    path = os.path.join(ctx.reports_dir, WHO_LEDGER)
+    out: dict[str, str] = {}
+    try:
+        with open(path, encoding="utf-8") as fh:
+            for line in fh.readlines(MAX_REPORT_BYTES):
+                with contextlib.suppress(ValueError, AttributeError):
+                    entry = json.loads(line)
+                    out[str(entry["report"])] = str(entry["user"])
+    except (OSError, KeyError):
+        pass
+    return out
+
+
 def report_names(ctx: Context) -> list[str]:
     try:
         names = [n for n in os.listdir(ctx.reports_dir) if REPORT_NAME.fullmatch(n)]
@@ -742,45 +571,40 @@ def report_names(ctx: Context) -> list[str]:
     return names[:MAX_LISTED_REPORTS]
 
 
-def report(ctx: Context, name: str) -> ReportSummary:
+def report(ctx: Context, name: str, who: dict[str, str] | None = None) -> ReportSummary:
     path = report_path(ctx, name)
+    who = _who(ctx) if who is None else who
+    command = REPORT_NAME.fullmatch(name).group(1)  # type: ignore[union-attr]
     try:
-        data, items = _load(ctx, name)
+        data = _raw(ctx, name)
     except HoldmusicError as exc:
-        command = REPORT_NAME.fullmatch(name).group(1)  # type: ignore[union-attr]
         return ReportSummary(
-            name, command, None, None, False, False, None, _owner(path), "", {}, [], False, str(exc)
-        )
-    dry = bool(data.get("dry_run"))
-    user = data.get("user")
+            name, command, None, None, False, False, who.get(name), _owner(path), "", {}, [],
+            False, str(exc),
+        )  # fmt: skip
+    items = _items(data)
+    dry = data.get("dry_run") is True
+    counts: dict[str, int] = {}
+    for i in items:
+        status = str(i.get("status"))
+        counts[status] = counts.get(status, 0) + 1
     return ReportSummary(
         name=name,
-        command=str(data.get("command", "")),
-        started_at=_str(data.get("started_at")),
-        finished_at=_str(data.get("finished_at")),
-        complete=bool(data.get("complete")),
+        command=str(data.get("command", command)),
+        started_at=_text(data.get("started_at")),
+        finished_at=_text(data.get("finished_at")),
+        complete=data.get("complete") is True,
         dry_run=dry,
-        user=user if isinstance(user, str) else None,
+        user=who.get(name),
         owner=_owner(path),
         source=str(data.get("source", "")),
-        counts={i.status: sum(1 for j in items if j.status == i.status) for i in items},
-        items=[i.to_dict() for i in items],
-        rollbackable=not dry and any(i.status in ROLLBACKABLE for i in items),
+        counts=counts,
+        items=items,
+        rollbackable=not dry and any(_rolls_back(i) for i in items),
     )
 
 
-def _str(x: object) -> str | None:
-    return x if isinstance(x, str) else None
-
-
 def reports(ctx: Context) -> Iterator[ReportSummary]:
+    who = _who(ctx)
     for name in report_names(ctx):
-        yield report(ctx, name)
-
-
-def report_json(ctx: Context, name: str) -> dict[str, Any]:
-    path = report_path(ctx, name)
-    _load(ctx, name)  # its shape is checked before anything shows it
-    with open(path, encoding="utf-8") as fh:
-        data: dict[str, Any] = dict(json.load(fh))
-    return data
+        yield report(ctx, name, who)

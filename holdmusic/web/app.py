@@ -42,7 +42,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from holdmusic import __version__
-from holdmusic.errors import HoldmusicError, UsageError
+from holdmusic.app import HoldmusicError, UsageError
 from holdmusic.web import _uses, auth, waveform
 from holdmusic.web.auditlog import AuditLog
 from holdmusic.web.jobs import Busy, ConfigLocks, Job, Jobs
@@ -494,7 +494,7 @@ def _pictures(state: State, up: Upload) -> dict[str, waveform.Picture]:
     return out
 
 
-def _picture(e: _uses.Envelope, marks: waveform.Marks) -> waveform.Picture:
+def _picture(e: Any, marks: waveform.Marks) -> waveform.Picture:
     return waveform.picture(e.peaks, e.rms, e.block_seconds, e.seconds, e.complete, marks)
 
 
@@ -766,7 +766,7 @@ def _start_publish(
         )
     except Busy as exc:
         raise HTTPError(409, str(exc)) from None
-    job.cancel = cancel
+    job.cancel = cancel.cancel
     return job
 
 
@@ -810,7 +810,7 @@ def _start_rollback(state: State, user: auth.User, report: str, via: str) -> Job
                                on_done=done)  # fmt: skip
     except Busy as exc:
         raise HTTPError(409, str(exc)) from None
-    job.cancel = cancel
+    job.cancel = cancel.cancel
     return job
 
 

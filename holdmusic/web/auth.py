@@ -24,6 +24,7 @@ import json
 import os
 import re
 import secrets
+import tempfile
 import threading
 import time
 from collections import OrderedDict
@@ -31,8 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from holdmusic.errors import HoldmusicError, UsageError
-from holdmusic.tempfiles import write_atomic
+from holdmusic.app import HoldmusicError, UsageError
 
 FORMAT = 1
 # scrypt at N=2^14, r=8 (16 MiB, ~40 ms): the tokens are random, so this guards the file
@@ -148,8 +148,18 @@ def write_users(path: str, users: list[User]) -> None:
         "format": FORMAT,
         "users": [u.to_dict() for u in users],
     }
-    write_atomic(path, json.dumps(data, indent=2) + "\n")
-    os.chmod(path, 0o600)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".users-", suffix=".tmp", dir=folder)  # mode 0600
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(data, indent=2) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)  # readers see the old file or the new one
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
 
 
 def add_user(path: str, name: str, *, replace: bool = False) -> str:
