@@ -485,5 +485,6 @@ def _broken_urls(
         verdict = validate_url(url, limits, allow_private=allow_private)
         if not verdict.ok:
             broken[url] = "; ".join(f"{p.code}: {p.message}" for p in verdict.errors)
-        reporter.step(url, failed=not verdict.ok)
+        why = None if verdict.ok else "no longer serves valid hold music"
+        reporter.step(url, failed=not verdict.ok, text=why)
     return broken

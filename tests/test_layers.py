@@ -139,3 +139,45 @@ def test_only_the_edges_read_holdmusic_variables() -> None:
         if "os.environ" in text or "os.getenv" in text:
             readers.add(module_name(path))
     assert readers <= allowed, sorted(readers - allowed)
+
+
+def test_validate_loads_no_run_machinery() -> None:
+    """`holdmusic validate FILE` stays fast: the app layer is lazy, and validate needs
+    neither the run's vocabulary (record, progress, secrets, tempfiles) nor the network."""
+    code = (
+        "import sys, runpy; sys.argv = ['holdmusic', 'validate', "
+        f"{str(REPO / 'samples' / 'welcome-mono.mp3')!r}]\n"
+        "try:\n    runpy.run_module('holdmusic', run_name='__main__')\n"
+        "except SystemExit:\n    pass\n"
+        "heavy = ('holdmusic.record', 'holdmusic.progress', 'holdmusic.app.runs', 'httpx', "
+        "'boto3', 'rich', 'av', 'mutagen')\n"
+        "print(sorted(m for m in heavy if m in sys.modules), file=sys.stderr)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stderr.strip().splitlines()[-1] == "[]", out.stderr
+
+
+def test_a_dry_run_never_imports_boto3() -> None:
+    """A dry run plans the URL (app.PlanningStore); Daily is read through a mock."""
+    code = f"""
+import sys, httpx
+from holdmusic import app
+from holdmusic.daily import DailyClient
+
+def answer(request):
+    config = {{"hold_music_url": None, "phone_number": "+15550000000"}}
+    return httpx.Response(200, json={{"id": "cfg-1", "type": "pinless_dialin", "config": config}})
+
+client = DailyClient("k" * 32, "https://api.daily.example/v1",
+                     transport=httpx.MockTransport(answer))
+env = app.Environment()
+result = app.publish({str(REPO / "samples" / "welcome-mono.mp3")!r},
+                     app.Selection(config_ids=("cfg-1",)),
+                     env.storage_settings(bucket="music"), env=env, dry_run=True, client=client)
+assert result.ok, result.to_dict()
+assert result.url.startswith("https://music.s3."), result.url
+print("boto3" in sys.modules, "botocore" in sys.modules)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "False"]

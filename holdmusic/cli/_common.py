@@ -13,7 +13,6 @@ import json
 import math
 import os
 import signal
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
@@ -72,13 +71,6 @@ def finish(result: Any, *, as_json: bool, interrupted: bool = False) -> NoReturn
     raise click.exceptions.Exit(0 if result.ok else 1)
 
 
-def json_requested() -> bool:
-    """Whether this command was asked for --json (its stdout must be one JSON document
-    whatever happens)."""
-    ctx = click.get_current_context(silent=True)
-    return bool(ctx is not None and ctx.params.get("as_json"))
-
-
 def storage_settings(params: dict[str, Any]) -> app.StorageSettings:
     """Build the settings from a command's parameters, popping the storage ones."""
     given = {k: params.pop(k) for k in STORAGE_KEYS}
@@ -101,13 +93,6 @@ def write_junit(path: str, verdicts: list[app.Verdict], strict: bool, suite: str
 
     with open(path, "w", encoding="utf-8") as fh:
         fh.write(junit.render(verdicts, strict=strict, suite=suite))
-
-
-def stdout_is_terminal() -> bool:
-    try:
-        return sys.stdout.isatty()
-    except ValueError:
-        return False
 
 
 # --- options ---------------------------------------------------------------------------------

@@ -21,16 +21,18 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress, TaskID
 
+# By the statuses' values (app.Status is a StrEnum), so that `holdmusic validate`, which
+# prints no status, does not load the run's vocabulary.
 STATUS_COLOURS = {
-    app.Status.UPDATED: "green",
-    app.Status.UNCHANGED: "green",
-    app.Status.WOULD_UPDATE: "cyan",
-    app.Status.FAILED: "red",
-    app.Status.SKIPPED: "yellow",
-    app.Status.NOT_ATTEMPTED: "yellow",
-    app.Status.QUEUED: "yellow",
-    app.Status.PENDING: "red",
-    app.Status.MISMATCHED: "red",
+    "updated": "green",
+    "unchanged": "green",
+    "would_update": "cyan",
+    "failed": "red",
+    "skipped": "yellow",
+    "not_attempted": "yellow",
+    "queued": "yellow",
+    "pending": "red",
+    "mismatched": "red",
 }
 _VERDICT_COLOURS = {"PASSED": "green", "PASSED, with warnings": "yellow", "FAILED": "red"}
 
@@ -43,7 +45,7 @@ def show(value: object) -> str:
 def cell(value: object) -> str:
     """A value made safe for a table cell: one line, and no tab (a tab is a column when
     piped)."""
-    return printable(str(value)).replace("\t", "\\t")
+    return printable(str(value)).replace("\t", "\\x09")
 
 
 def styled_status(status: app.Status) -> str:
@@ -212,11 +214,12 @@ class Steps:
         elif isinstance(event, app.FilePublished):
             for line in published_lines(event):
                 click.echo(line, err=True)
-        elif isinstance(event, app.ConfigOutcome):
-            if event.item.status != app.Status.NOT_ATTEMPTED:  # the summary counts those
-                click.echo("  " + outcome_line(event.item), err=True)
-        elif isinstance(event, app.Notice):
-            click.echo(f"{event.level}: {show(event.text)}", err=True)
+        elif (
+            isinstance(event, app.ConfigOutcome)
+            and event.item.status != app.Status.NOT_ATTEMPTED  # the summary counts those
+        ):
+            click.echo("  " + outcome_line(event.item), err=True)
+        # Notices repeat what a step above has shown in full (a failed public check).
 
 
 class Bar:
