@@ -344,3 +344,32 @@ def test_the_web_imports_the_application_layer_only() -> None:
         if m.startswith("holdmusic.web")
     }
     assert {m: d for m, d in bad.items() if d} == {}
+
+
+def test_the_waveform_marks_the_cut_the_fades_and_announcements() -> None:
+    from holdmusic.web import waveform
+
+    peaks = tuple(0.5 for _ in range(75 * 20))  # 75 s in 50 ms blocks
+    p = waveform.picture(
+        peaks, peaks, 0.05, 75.0, True,
+        waveform.Marks(start=2.0, end=61.5, fade_in=0.3, fade_out=2.0, limit=60.0,
+                       announcements=((10.0, 4.0),)),
+    )  # fmt: skip
+    kinds = {(line.kind, line.label) for line in p.lines}
+    assert kinds == {("limit", "60 s limit"), ("cut", "start 0:02"), ("cut", "cut 1:01.5"),
+                     ("announce", "announcement 0:10")}  # fmt: skip
+    assert len(p.fades) == 2 and len(p.shade) == 2 and len(p.spans) == 1
+    assert p.description == "waveform, 75.0 s, kept 0:02 to 1:01.5, 2 s fade-out"
+
+
+def test_issue_19s_placed_announcements_become_seconds() -> None:
+    from types import SimpleNamespace
+
+    from holdmusic.web._uses import _placed
+
+    result = SimpleNamespace(
+        settings=SimpleNamespace(sample_rate=22050),
+        announcements=(SimpleNamespace(at=22050 * 3, samples=22050 * 2),),
+    )
+    assert _placed(result) == ((3.0, 2.0),)
+    assert _placed(SimpleNamespace()) == ()

@@ -190,7 +190,8 @@ class Fixed:
     fade_in_seconds: float
     fade_out_seconds: float
     trimmed: bool
-    announcements: tuple[tuple[float, float], ...] = ()  # (at, seconds): issue 19
+    # (seconds into the output, seconds long): issue 19's announcements, when fix places any
+    announcements: tuple[tuple[float, float], ...] = ()
 
 
 def fix(ctx: Context, path: str, output: str, name: str, options: FixOptions) -> Fixed:
@@ -232,8 +233,20 @@ def fix(ctx: Context, path: str, output: str, name: str, options: FixOptions) ->
         fade_in_seconds=r.fade_in_seconds,
         fade_out_seconds=r.fade_out_seconds,
         trimmed=r.trimmed,
-        announcements=tuple(getattr(r, "announcements", ()) or ()),
+        announcements=_placed(r),
     )
+
+
+def _placed(result: Any) -> tuple[tuple[float, float], ...]:
+    """Where fix put announcements, as (seconds into the output, seconds long): issue 19's
+    ``FixResult.announcements`` hold samples of the output (``at``, ``samples``)."""
+    rate = getattr(getattr(result, "settings", None), "sample_rate", None)
+    out = []
+    for placed in getattr(result, "announcements", ()) or ():
+        at, n = getattr(placed, "at", None), getattr(placed, "samples", None)
+        if rate and isinstance(at, int) and isinstance(n, int):
+            out.append((at / rate, n / rate))
+    return tuple(out)
 
 
 def preview_twice(path: str, output: str) -> float:

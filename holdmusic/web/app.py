@@ -468,7 +468,8 @@ def _pictures(state: State, up: Upload) -> dict[str, waveform.Picture]:
                 fade_in=f.fade_in_seconds,
                 fade_out=f.fade_out_seconds,
                 limit=limit,
-                announcements=f.announcements,
+                # the original's time: the output starts at the cut's start
+                announcements=tuple((at + f.start_seconds, n) for at, n in f.announcements),
             )
         elif e.seconds >= limit and state.fix_available:
             d = _uses.default_fix()
@@ -486,7 +487,7 @@ def _pictures(state: State, up: Upload) -> dict[str, waveform.Picture]:
             fade_out=f.fade_out_seconds,
             end=e.seconds if f.fade_out_seconds else None,
             limit=limit,
-            announcements=tuple((at - f.start_seconds, n) for at, n in f.announcements),
+            announcements=f.announcements,
         )
         out["fixed"] = waveform.picture(
             e.peaks, e.rms, e.block_seconds, e.seconds, e.complete, marks
