@@ -211,6 +211,9 @@ def test_publish_with_progress_then_report_then_rollback(logged_in: Served, stac
     assert r.status_code == 303
     snap = logged_in.wait_run(r.headers["location"])
     assert snap["ok"], snap
+    history = logged_in.client.get("/history").text
+    assert f'undoes <a href="/reports/{report}">' in history
+    assert str(logged_in.reports) not in history  # no server path on the page
     assert stack.daily.get(a)["config"]["hold_music_url"] == original
     assert stack.daily.get(b)["config"]["hold_music_url"] == original
     actions = [(e["action"], e.get("report")) for e in logged_in.audit_lines()]

@@ -550,6 +550,7 @@ class ReportSummary:
     items: list[dict[str, Any]]
     rollbackable: bool
     error: str | None = None  # the file could not be read as a report
+    rolls_back: str | None = None  # a rollback's: the name of the report it undid
 
 
 def _owner(path: str) -> str | None:
@@ -614,7 +615,17 @@ def report(ctx: Context, name: str, who: dict[str, str] | None = None) -> Report
         counts=counts,
         items=items,
         rollbackable=not dry and any(_rolls_back(i) for i in items),
+        rolls_back=_undone(data),
     )
+
+
+def _undone(data: dict[str, Any]) -> str | None:
+    """A rollback's source is the report it read (a path on the server): its name only."""
+    source = data.get("source")
+    if data.get("command") != "rollback" or not isinstance(source, str):
+        return None
+    name = os.path.basename(source)
+    return name if REPORT_NAME.fullmatch(name) else None
 
 
 def reports(ctx: Context) -> Iterator[ReportSummary]:
