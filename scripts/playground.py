@@ -15,7 +15,9 @@ Starts the two servers the test suite uses, on loopback only:
   cannot take hold music).
 
 It prints the environment to export (``--env-file F`` also writes it to F) and keeps
-running until Ctrl-C; everything it stored is deleted then. A development aid: it needs
+running until Ctrl-C; everything it stored is deleted then. With ``--serve`` it also
+starts ``holdmusic serve`` on that stack (``--port``, default 8000) and prints its login
+link: the page, with nothing to export. A development aid: it needs
 the dev extra (``pip install -e '.[dev]'``) and is not part of the installed package.
 """
 
@@ -25,6 +27,7 @@ import argparse
 import os
 import shlex
 import signal
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -62,6 +65,10 @@ def environment(s3: object, daily: object) -> dict[str, str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--env-file", help="also write the export lines to this file")
+    parser.add_argument(
+        "--serve", action="store_true", help="also run 'holdmusic serve' on the playground"
+    )
+    parser.add_argument("--port", type=int, default=8000, help="the page's port (with --serve)")
     args = parser.parse_args(argv)
 
     from tests.daily_standin import DailyStandIn
@@ -73,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
 
     server = WeedMini()
     daily = DailyStandIn(domain_name="playground")
+    page: subprocess.Popen[bytes] | None = None
     try:
         print("starting SeaweedFS (weed mini) ...", file=sys.stderr, flush=True)
         server.start()
@@ -108,15 +116,35 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
             flush=True,
         )
+        if args.serve:
+            page = _serve(environment(s3, daily), args.port)
         while not stop.wait(0.5):
             if not server.is_running():
                 print("SeaweedFS stopped unexpectedly:\n" + server.log_tail(), file=sys.stderr)
                 return 1
+            if page is not None and page.poll() is not None:
+                print("holdmusic serve stopped", file=sys.stderr)
+                return page.returncode or 0
         print("stopping ...", file=sys.stderr, flush=True)
         return 0
     finally:
+        if page is not None and page.poll() is None:
+            page.send_signal(signal.SIGINT)
+            page.wait(30)
         daily.stop()
         server.close()
+
+
+def _serve(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    """``holdmusic serve`` on the playground, in its own process; its login link goes to
+    this terminal (stdout), and its reports to the current folder, as the CLI's do."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "holdmusic", "serve", "--port", str(port)],
+        env={**os.environ, **env},
+        # Ctrl-C in the terminal reaches both processes; the child gets its own later,
+        # from the finally above, if it is still running.
+        stdin=subprocess.DEVNULL,
+    )
 
 
 if __name__ == "__main__":

@@ -95,7 +95,12 @@ def test_interfaces_import_the_application_layer_not_the_stages() -> None:
             wrong = {
                 d
                 for d in deps
-                if d not in INTERFACE_MAY_IMPORT and not d.startswith("holdmusic.cli")
+                if d not in INTERFACE_MAY_IMPORT
+                and not d.startswith("holdmusic.cli")
+                # `holdmusic serve` is the command that starts the web interface: the one
+                # place where one interface imports the other (tests/test_web.py checks
+                # that the web imports the application layer only).
+                and not (m == "holdmusic.cli.serve" and d.startswith("holdmusic.web"))
             }
             if wrong:
                 bad[m] = sorted(wrong)

@@ -40,6 +40,8 @@ COMMANDS = {
     "batch": "batch:batch",
     "rollback": "batch:rollback",
     "doctor": "doctor:doctor",
+    "serve": "serve:serve",
+    "serve-user": "serve:serve_user",
 }
 
 # Where each storage setting comes from on the command line (library messages name the
