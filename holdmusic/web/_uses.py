@@ -173,7 +173,7 @@ _FEATURES = {"end": "end_seconds", "loop": "loop", "announce": "announcements"}
 
 def fix_features() -> set[str]:
     """Which of the optional fix options the application layer's ``fix`` takes."""
-    params = inspect.signature(app.fix).parameters
+    params = inspect.signature(app.fix_settings).parameters
     return {feature for feature, name in _FEATURES.items() if name in params}
 
 
@@ -250,46 +250,10 @@ def _placed(result: Any) -> tuple[tuple[float, float], ...]:
 
 
 def preview_twice(path: str, output: str) -> float:
-    """The phone preview of ``path``, played twice (Daily plays pinless hold music twice):
-    ``preview(twice=True)`` when the application layer has it (issue 19), else the preview
-    rendered once and its samples written twice. Returns the seconds of one pass."""
-    if "twice" in inspect.signature(app.preview).parameters:  # issue 19
-        p = app.preview(path, output, force=True, twice=True)  # type: ignore[call-arg]
-        return float(p.preview.seconds) / 2
-    once = output + ".once.wav"
-    try:
-        p = app.preview(path, once, force=True)
-        _wav_twice(once, output)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(once)
-    return float(p.preview.seconds)
-
-
-def _wav_twice(src: str, dst: str) -> None:
-    """A RIFF/WAVE file whose data chunk is the source's, twice (the other chunks copied;
-    a ``fact`` chunk's sample count doubled)."""
-    with open(src, "rb") as fh:
-        raw = fh.read()
-    if raw[:4] != b"RIFF" or raw[8:12] != b"WAVE":
-        raise HoldmusicError("the preview is not a WAV file")
-    chunks: list[tuple[bytes, bytes]] = []
-    pos = 12
-    while pos + 8 <= len(raw):
-        cid, size = raw[pos : pos + 4], int.from_bytes(raw[pos + 4 : pos + 8], "little")
-        body = raw[pos + 8 : pos + 8 + size]
-        if cid == b"data":
-            body = body + body
-        elif cid == b"fact" and len(body) >= 4:
-            body = (int.from_bytes(body[:4], "little") * 2).to_bytes(4, "little") + body[4:]
-        chunks.append((cid, body))
-        pos += 8 + size + (size & 1)
-    out = b"".join(
-        cid + len(body).to_bytes(4, "little") + body + (b"\0" if len(body) & 1 else b"")
-        for cid, body in chunks
-    )
-    with open(dst, "wb") as fh:
-        fh.write(b"RIFF" + (len(out) + 4).to_bytes(4, "little") + b"WAVE" + out)
+    """The phone preview of ``path``, played twice (Daily plays pinless hold music twice).
+    Returns the seconds of one pass."""
+    p = app.preview(path, output, force=True, twice=True)
+    return float(p.preview.seconds) / 2
 
 
 def envelope(path: str) -> Any:
