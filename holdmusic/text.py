@@ -18,7 +18,28 @@ __all__ = ["printable", "terminal_safe"]
 # paragraph separators, and lone surrogates (bytes of a non-UTF-8 file name, decoded
 # with surrogateescape).
 _INVISIBLE = "\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff"
-_UNSAFE = re.compile(f"[\x00-\x08\x0a-\x1f{_INVISIBLE}]")
+
+# What the terminal guard lets through: newlines, tabs, carriage returns and CSI
+# sequences (colours, and the cursor moves of a progress bar), which holdmusic writes
+# itself through click and rich. OSC, DCS and every other control is escaped. Off a
+# terminal only newlines and tabs pass: click and rich write no styling there.
+_CSI = "\x1b\\[[0-?]*[ -/]*[@-~]"
+_PATTERNS = {
+    "unsafe": f"[\x00-\x08\x0a-\x1f{_INVISIBLE}]",
+    "terminal": f"({_CSI}|\r)|[\x00-\x08\x0b\x0c\x0e-\x1f{_INVISIBLE}]",
+    "pipe": f"[\x00-\x08\x0b-\x1f{_INVISIBLE}]",
+}
+_COMPILED: dict[str, re.Pattern[str]] = {}
+
+
+def _pattern(name: str) -> re.Pattern[str]:
+    """Compiled on first use: the surrogate range makes these classes slow to compile, and
+    most runs print nothing that needs them (see the fast paths below)."""
+    try:
+        return _COMPILED[name]
+    except KeyError:
+        compiled = _COMPILED[name] = re.compile(_PATTERNS[name])
+        return compiled
 
 
 def _escape(m: re.Match[str]) -> str:
@@ -36,20 +57,15 @@ def printable(text: str) -> str:
 
     One line stays one line: newlines are escaped too; tabs are kept.
     """
-    return text if text.isprintable() else _UNSAFE.sub(_escape, text)
-
-
-# What the guard lets through on a terminal: newlines, tabs, carriage returns and CSI
-# sequences (colours, and the cursor moves of a progress bar), which holdmusic writes
-# itself through click and rich. OSC, DCS and every other control is escaped. Off a
-# terminal only newlines and tabs pass: click and rich write no styling there.
-_CSI = "\x1b\\[[0-?]*[ -/]*[@-~]"
-_TERMINAL = re.compile(f"({_CSI}|\r)|[\x00-\x08\x0b\x0c\x0e-\x1f{_INVISIBLE}]")
-_PIPE = re.compile(f"[\x00-\x08\x0b-\x1f{_INVISIBLE}]")
+    return text if text.isprintable() else _pattern("unsafe").sub(_escape, text)
 
 
 def terminal_safe(text: str, *, tty: bool) -> str:
     """``text`` as a terminal (``tty``) or a pipe may receive it: see the module notes."""
+    # Everything the guard escapes is non-printable to str.isprintable (categories Cc, Cf,
+    # Cs, Zl, Zp), so text that is printable but for newlines and tabs passes as it is.
+    if text.replace("\n", "").replace("\t", "").isprintable():
+        return text
     if tty:
-        return _TERMINAL.sub(lambda m: m.group(1) or _escape(m), text)
-    return _PIPE.sub(_escape, text)
+        return _pattern("terminal").sub(lambda m: m.group(1) or _escape(m), text)
+    return _pattern("pipe").sub(_escape, text)
