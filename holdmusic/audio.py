@@ -1349,7 +1349,8 @@ def _summarise(buf: Buffer, w: _Walk, findings: list[Finding], end: int) -> Audi
         findings.append(
             Finding(
                 "no_audio",
-                "every frame is digital silence: callers would hear nothing",
+                "every frame is digital silence (nothing above -80 dBFS): callers would hear "
+                "nothing",
                 first.offset,
                 error=True,
             )
