@@ -477,11 +477,8 @@ def test_files_a_caller_cannot_hear_fail(cli: Cli, mp3s: dict[str, Made]) -> Non
     r = cli("validate", str(nothing), str(quiet), str(mp3s["quiet_audible"].path))
     assert r.exit_code == 1
     lines = r.stdout.splitlines()
-    assert lines[
-        0
-    ] == f"Checking {nothing}: FAILED (0.000 s, {nothing.stat().st_size:,} bytes, " + (
-        "MPEG-1 44.1 kHz mono CBR 64 kbit/s)"
-    )
+    size = nothing.stat().st_size
+    assert lines[0].startswith(f"Checking {nothing}: FAILED (0.000 s, {size:,} bytes, MPEG-1 ")
     assert any(
         line.startswith("  error [no_audio]: no audio: the stream ends within its first audio")
         for line in lines
