@@ -118,7 +118,10 @@ class _Header:
         "channel_mode",
         "granules",
         "layer",
+        "lead_shifts",
+        "leads",
         "length",
+        "mdb_shift",
         "mono",
         "padding",
         "protected",
@@ -176,6 +179,17 @@ class _Header:
             self.granules = (9 + (5 if mono else 3) + 4 * channels, 2, 59, 4, channels)
         else:
             self.granules = (8 + (1 if mono else 2), 1, 63, 9, channels)
+        # For the decodability checks: main_data_begin is the first 9 (MPEG-1) or 8 bits of
+        # the side information, and each granule and channel starts with part2_3_length,
+        # big_values, global_gain, scalefac_compress, the window-switching flag and (when
+        # switching) the block type: ``leads`` bits, read in one piece from these shifts.
+        at, granules, per, sfc, _ = self.granules
+        total = self.side_info_size * 8
+        self.mdb_shift = total - (9 if mpeg1 else 8)
+        self.leads = 32 + sfc
+        self.lead_shifts = tuple(
+            total - at - k * per - self.leads for k in range(granules * channels)
+        )
 
     def same_stream(self, other: _Header) -> bool:
         return (
@@ -264,15 +278,19 @@ def _length_table(b1: int, sr_index: int) -> list[int]:
 # format, not 15) and sample rate, a fourth without the reserved emphasis. Scanning byte by
 # byte in Python made 10 MB of 0xFF take 20 s; this skips everything that cannot be a frame.
 def _byte_class(ok: Sequence[int]) -> bytes:
-    """A regex class of these byte values, written as runs (``[\\xe2-\\xe3...]``): compiling
-    it at start-up costs a fraction of one with a literal per byte."""
+    """A regex class of these byte values, written as runs of raw bytes: compiling it at
+    start-up costs a fraction of one with an escaped literal per byte."""
     runs: list[list[int]] = []
     for b in sorted(ok):
         if runs and runs[-1][1] == b - 1:
             runs[-1][1] = b
         else:
             runs.append([b, b])
-    return b"[" + b"".join(b"\\x%02x-\\x%02x" % (lo, hi) for lo, hi in runs) + b"]"
+    return (
+        b"["
+        + b"".join(re.escape(bytes((lo,))) + b"-" + re.escape(bytes((hi,))) for lo, hi in runs)
+        + b"]"
+    )
 
 
 _B1 = _byte_class([b for b in range(256) if b >= 0xE0 and (b >> 3) & 3 != 1 and (b >> 1) & 3])
@@ -531,23 +549,21 @@ def _side_info_fault(buf: Buffer, pos: int, h: _Header, available: int | None) -
     valid header fail one of these in nine frames out of ten; a real encoder never does.
     """
     start = pos + h.side_info_start
-    size = h.side_info_size
-    bits = int.from_bytes(buf[start : start + size], "big")
-    shift = size * 8
-    at, granules, per, sfc, channels = h.granules
-    mdb = bits >> (shift - (9 if granules == 2 else 8))
+    bits = int.from_bytes(buf[start : start + h.side_info_size])  # big-endian
+    mdb = bits >> h.mdb_shift
     if available is not None and mdb > available:
         return f"main_data_begin reaches {mdb} bytes back, but only {available} came before"
     used = 0
-    shift -= at
-    for _ in range(granules * channels):
-        used += (bits >> (shift - 12)) & 0xFFF
-        big_values = (bits >> (shift - 21)) & 0x1FF
+    width = h.leads
+    mask = (1 << width) - 1
+    for shift in h.lead_shifts:
+        lead = (bits >> shift) & mask  # small ints from here on: cheaper than the whole
+        used += lead >> (width - 12)
+        big_values = (lead >> (width - 21)) & 0x1FF
         if big_values > 288:
             return f"big_values {big_values} is over 288"
-        if (bits >> (shift - 30 - sfc)) & 1 and not (bits >> (shift - 32 - sfc)) & 3:
+        if lead & 4 and not lead & 3:
             return "a window-switching granule with block type 0"
-        shift -= per
     budget = (mdb + h.capacity) * 8
     if used > budget:
         return f"its granules claim {used} bits of data, but only {budget} are there"
@@ -903,8 +919,19 @@ def _walk(buf: Buffer, pos: int, limit: int, b1: int, table: list[int], at: list
     """Hop from frame to frame while headers match the stream; returns where it stopped.
 
     The hot loop of the whole tool: two comparisons, a table lookup and an append per frame.
+    Until the last few frames before ``limit`` no frame can run past it, so that check is
+    left out of the first loop.
     """
     append = at.append
+    safe = limit - max(table) - 4
+    while pos <= safe:
+        if buf[pos] != 0xFF or buf[pos + 1] != b1:
+            return pos
+        length = table[buf[pos + 2]]
+        if not length:
+            return pos
+        append(pos)
+        pos += length
     last = limit - 4
     while pos <= last:
         if buf[pos] != 0xFF or buf[pos + 1] != b1:
@@ -1193,25 +1220,33 @@ def _bad_frames(buf: Buffer, w: _Walk, indexes: range) -> list[tuple[int, str]]:
     bad: list[tuple[int, str]] = []
     last = -2
     reservoir = prev_capacity = 0
+    headers = _HEADERS
     for i in indexes:
         pos = positions[i]
-        h = _header_at(buf, pos)
-        if h is None:
+        h = headers.get(buf[pos + 1] << 16 | buf[pos + 2] << 8 | buf[pos + 3] & 0xC3)
+        if h is None and (h := _header_at(buf, pos)) is None:
             last = -2
             continue
-        most = h.reservoir
-        if i == last + 1:  # checking every frame: keep a running sum
-            reservoir = min(most, reservoir + prev_capacity)
-        else:  # from the offsets: junk between frames only makes the bound looser
-            reservoir, j = 0, i - 1
-            overhead = h.length - h.capacity
-            while j >= 0 and reservoir < most:
-                reservoir += positions[j + 1] - positions[j] - overhead
-                j -= 1
-            reservoir = min(most, reservoir)
-        last, prev_capacity = i, h.capacity
         if pos + h.length > size:
             continue  # a cut last frame: its side info may be all there is
+        most = h.reservoir
+        if i == last + 1:  # checking every frame: keep a running sum
+            reservoir += prev_capacity
+        elif i:  # from the offsets: junk between frames only makes the bound looser
+            overhead = h.length - h.capacity
+            reservoir = pos - positions[i - 1] - overhead
+            if reservoir < most:  # look further back only as far as main_data_begin needs
+                start = pos + h.side_info_start
+                mdb = buf[start] << 1 | buf[start + 1] >> 7 if most > 255 else buf[start]
+                j = i - 1
+                while mdb > reservoir < most and j > 0:
+                    reservoir += positions[j] - positions[j - 1] - overhead
+                    j -= 1
+        else:
+            reservoir = 0
+        if reservoir > most:
+            reservoir = most
+        last, prev_capacity = i, h.capacity
         why = _side_info_fault(buf, pos, h, reservoir if tagged or reservoir >= most else None)
         if why is not None:
             bad.append((pos, why))
@@ -1314,7 +1349,8 @@ def _summarise(buf: Buffer, w: _Walk, findings: list[Finding], end: int) -> Audi
         findings.append(
             Finding(
                 "no_audio",
-                "every frame is digital silence: callers would hear nothing",
+                "every frame is digital silence (nothing above -80 dBFS): callers would hear "
+                "nothing",
                 first.offset,
                 error=True,
             )

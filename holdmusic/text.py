@@ -18,7 +18,31 @@ __all__ = ["printable", "terminal_safe"]
 # paragraph separators, and lone surrogates (bytes of a non-UTF-8 file name, decoded
 # with surrogateescape).
 _INVISIBLE = "\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff"
-_UNSAFE = re.compile(f"[\x00-\x08\x0a-\x1f{_INVISIBLE}]")
+
+# What the guard lets through on a terminal: newlines, tabs, and the colour sequences
+# click writes (SGR with plain colour and weight parameters). Everything else, cursor
+# moves, erasures, OSC, DCS, carriage returns, SGR 5-8 (blink, reverse, conceal), is
+# escaped: data is escaped where it is put into a line, and this guard is the last line
+# behind that. rich (tables, the progress bar) writes its own sequences to the stream
+# beneath the guard, and is only ever given escaped text. Off a terminal only newlines
+# and tabs pass: click and rich write no styling there.
+_SGR = "\x1b\\[(?:(?:[0-4]|2[1-4]|3[0-79]|4[0-79]|9[0-7]|10[0-7])(?:;(?=[0-9])|(?=m)))*m"
+_PATTERNS = {
+    "unsafe": f"[\x00-\x08\x0a-\x1f{_INVISIBLE}]",
+    "terminal": f"({_SGR})|[\x00-\x08\x0b-\x1f{_INVISIBLE}]",
+    "pipe": f"[\x00-\x08\x0b-\x1f{_INVISIBLE}]",
+}
+_COMPILED: dict[str, re.Pattern[str]] = {}
+
+
+def _pattern(name: str) -> re.Pattern[str]:
+    """Compiled on first use: the surrogate range makes these classes slow to compile, and
+    most runs print nothing that needs them (see the fast paths below)."""
+    try:
+        return _COMPILED[name]
+    except KeyError:
+        compiled = _COMPILED[name] = re.compile(_PATTERNS[name])
+        return compiled
 
 
 def _escape(m: re.Match[str]) -> str:
@@ -36,23 +60,15 @@ def printable(text: str) -> str:
 
     One line stays one line: newlines are escaped too; tabs are kept.
     """
-    return text if text.isprintable() else _UNSAFE.sub(_escape, text)
-
-
-# What the guard lets through on a terminal: newlines, tabs, and the colour sequences
-# click writes (SGR with plain colour and weight parameters). Everything else, cursor
-# moves, erasures, OSC, DCS, carriage returns, SGR 5-8 (blink, reverse, conceal), is
-# escaped: data is escaped where it is put into a line, and this guard is the last line
-# behind that. rich (tables, the progress bar) writes its own sequences to the stream
-# beneath the guard, and is only ever given escaped text. Off a terminal only newlines
-# and tabs pass: click and rich write no styling there.
-_SGR = "\x1b\\[(?:(?:[0-4]|2[1-4]|3[0-79]|4[0-79]|9[0-7]|10[0-7])(?:;(?=[0-9])|(?=m)))*m"
-_TERMINAL = re.compile(f"({_SGR})|[\x00-\x08\x0b-\x1f{_INVISIBLE}]")
-_PIPE = re.compile(f"[\x00-\x08\x0b-\x1f{_INVISIBLE}]")
+    return text if text.isprintable() else _pattern("unsafe").sub(_escape, text)
 
 
 def terminal_safe(text: str, *, tty: bool) -> str:
     """``text`` as a terminal (``tty``) or a pipe may receive it: see the module notes."""
+    # Everything the guard escapes is non-printable to str.isprintable (categories Cc, Cf,
+    # Cs, Zl, Zp), so text that is printable but for newlines and tabs passes as it is.
+    if text.replace("\n", "").replace("\t", "").isprintable():
+        return text
     if tty:
-        return _TERMINAL.sub(lambda m: m.group(1) or _escape(m), text)
-    return _PIPE.sub(_escape, text)
+        return _pattern("terminal").sub(lambda m: m.group(1) or _escape(m), text)
+    return _pattern("pipe").sub(_escape, text)

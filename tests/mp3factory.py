@@ -1303,6 +1303,126 @@ def _hard_errors(b: _Builder) -> list[Made]:
     ]
 
 
+# -- files that play nothing, or nothing a caller can hear (issue 17) ------------------------
+
+# Decoded peaks below this (16-bit full scale 32767) are below -60 dBFS: inaudible on a phone.
+INAUDIBLE_PEAK = 32767 // 1000  # 32 = -60.2 dBFS
+
+
+def ffmpeg_peak(path: Path) -> int:
+    """The largest absolute 16-bit sample ffmpeg decodes from the file."""
+    pcm = _run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-f", "s16le", "-"])
+    return max((abs(x) for (x,) in struct.iter_unpack("<h", pcm)), default=0)
+
+
+def decoded_by_ffmpeg(data: bytes) -> int:
+    """Samples ffmpeg outputs from mono ``data``: 0 also when it refuses to open it at all
+    (its mp3 demuxer needs a second frame header after the first to start)."""
+    with tempfile.NamedTemporaryFile(suffix=".mp3") as f:
+        f.write(data)
+        f.flush()
+        cmd = ["ffmpeg", "-nostdin", "-v", "error", "-i", f.name, "-f", "s16le", "-"]
+        return len(subprocess.run(cmd, capture_output=True, check=False).stdout) // 2
+
+
+def decoded_by_mpg123(data: bytes) -> int | None:
+    """Samples libmpg123 outputs from mono ``data`` (``mpg123 -s``); None without mpg123."""
+    if shutil.which("mpg123") is None:
+        return None
+    with tempfile.NamedTemporaryFile(suffix=".mp3") as f:
+        f.write(data)
+        f.flush()
+        cmd = ["mpg123", "-q", "-s", f.name]
+        return len(subprocess.run(cmd, capture_output=True, check=False).stdout) // 2
+
+
+@recipe
+def _plays_nothing(b: _Builder) -> list[Made]:
+    """An ID3 tag, an Info frame and one frame cut short, the way mutagen's bad-POPM-frame.mp3
+    and tinytag's chinese_id3.mp3 are made: headers that promise a song, and no decoder
+    outputs a sample (ffmpeg's demuxer wants a second frame header before it starts, and
+    libmpg123 plays no frame cut short)."""
+    pcm = b.pcm(5, 44100)
+
+    def make(p: Path) -> None:
+        audio = b.enc(pcm, "-b 64 -m m").read_bytes()
+        frames = facts(audio).frames  # the Info frame, then the audio
+        cut = audio[: frames[1].offset + frames[1].size // 2]
+        tag = id3v2_tag(id3v2_text("TIT2", "Hold music", 3) + id3v2_text("TPE1", "x", 3), version=3)
+        _write(p, tag + cut)
+
+    path = b.out("plays_nothing", ".mp3", make)
+    if "plays_nothing" in b.fresh:
+        data = path.read_bytes()
+        assert decoded_by_ffmpeg(data) == 0, "ffmpeg decodes the cut frame"
+        assert decoded_by_mpg123(data) in (0, None), "mpg123 decodes the cut frame"
+    return [
+        _mp3(
+            "plays_nothing",
+            path,
+            0,
+            "ID3v2.3 tag + lame's Info frame (LAME tag: 5 s) + the first audio frame cut in "
+            "half: ffmpeg and mpg123 output 0 samples (checked when built); passed at 0.001 s "
+            "before issue 17",
+            error="no_audio",
+            warnings=("truncated_frame",),
+        )
+    ]
+
+
+def _quiet_pcm(dest: Path, seconds: int, *synth: str) -> None:
+    """40-ish seconds of 44.1 kHz mono from ``sox -n ... synth``: repeatable (-R)."""
+    tmp = _tmp_for(dest)
+    _run(["sox", "-R", "-n", "-r", "44100", "-c", "1", "-b", "16", str(tmp), "synth", str(seconds),
+          *synth])  # fmt: skip
+    _publish(tmp, dest)
+
+
+def _quiet(b: _Builder, name: str, synth: tuple[str, ...], note: str, *, audible: bool) -> Made:
+    """lame's default encode (64 kbit/s mono for this input, LAME tag) of a quiet signal; its
+    decoded peak, by ffmpeg, is checked against -60 dBFS when built."""
+    seconds = 40
+
+    def make(p: Path) -> None:
+        wav = b.work / f"{name}.wav"
+        _quiet_pcm(wav, seconds, *synth)
+        lame(wav, p)
+
+    path = b.out(name, ".mp3", make)
+    expected = seconds * 44100
+    b.check_ffmpeg(name, path, 1, expected)
+    if name in b.fresh:
+        peak = ffmpeg_peak(path)
+        assert (peak > INAUDIBLE_PEAK) is audible, f"{name}: decoded peak {peak} of 32767"
+    return _mp3(name, path, expected, note, error=None if audible else "no_audio")
+
+
+_single(
+    _quiet,
+    "near_silence",
+    ("sine", "440", "gain", "-80", "dither"),
+    "sox synth 40 sine 440 gain -80 dither, lame default (64k mono, LAME tag): decodes "
+    "to a peak of about 5 of 32767 (-76 dBFS), inaudible: no_audio, 'plays as silence'",
+    audible=False,
+)
+_single(
+    _quiet,
+    "dither_only",
+    ("sine", "440", "gain", "-200", "dither"),
+    "a muted track exported with dither on (sox ... gain -200 dither), lame default: a "
+    "peak of 1-2 of 32767 (-85 dBFS); no spectral line above -80 dBFS: no_audio, 'digital "
+    "silence'",
+    audible=False,
+)
+_single(
+    _quiet,
+    "quiet_audible",
+    ("sine", "220", "sine", "330", "pinknoise", "remix", "1v0.4,2v0.3,3v0.1", "gain", "-48"),
+    "quiet but audible: a chord and pink noise peaking near -50 dBFS, lame default: passes",
+    audible=True,
+)
+
+
 # --------------------------------------------------------------------------------------------
 # Entry points
 # --------------------------------------------------------------------------------------------
@@ -1358,8 +1478,11 @@ FIXTURE_SETS: dict[str, Callable[[Made], bool]] = {
     "measurable_fixture": lambda m: m.expected_samples is not None,
     # ... and whose length ffmpeg decodes correctly (it honours the LAME tag, or there is
     # none); cat_two, junk_before and junk_between are miscounted by ffmpeg (see their notes)
+    # (plays_nothing too, only because ffmpeg refuses to open it: 0 samples, as its recipe
+    # checks, but with an error exit that ffmpeg_samples treats as a failure)
     "ffmpeg_agrees_fixture": lambda m: (
-        m.expected_samples is not None and m.name not in {"cat_two", "junk_before", "junk_between"}
+        m.expected_samples is not None
+        and m.name not in {"cat_two", "junk_before", "junk_between", "plays_nothing"}
     ),
 }
 

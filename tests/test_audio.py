@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import time
 import tracemalloc
+import wave
 from pathlib import Path
 
 import pytest
@@ -21,10 +22,14 @@ from holdmusic import audio, rules
 from tests import adversarial
 from tests.conftest import SAMPLES
 from tests.mp3factory import (
+    INAUDIBLE_PEAK,
     Made,
     apev2,
+    decoded_by_ffmpeg,
+    decoded_by_mpg123,
     facts,
     fake_jpeg,
+    ffmpeg_peak,
     ffmpeg_samples,
     id3v1,
     id3v2_size,
@@ -470,6 +475,140 @@ def test_forty_seconds_of_digital_silence_is_no_audio(tmp_path: Path) -> None:
     assert [p.code for p in v.errors] == ["no_audio"]
     assert "digital silence" in v.errors[0].message
     assert v.info is not None and v.info.samples == 40 * 44100
+
+
+# --- files that play nothing a caller can hear (issue 17) -------------------------------------
+
+
+@needs_ffmpeg
+def test_a_tag_an_info_frame_and_a_cut_frame_play_nothing(mp3s: dict[str, Made]) -> None:
+    """Built like mutagen's bad-POPM-frame.mp3: it passed at 0.001 s; no decoder plays it."""
+    made = mp3s["plays_nothing"]
+    data = made.path.read_bytes()
+    assert decoded_by_ffmpeg(data) == 0
+    assert decoded_by_mpg123(data) in (0, None)  # a second witness where it is installed
+    v = rules.check_path(made.path)
+    assert [p.code for p in v.errors] == ["no_audio"]
+    assert "first audio frame" in v.errors[0].message
+    assert v.info is not None and v.info.samples == 0 and v.duration_seconds == 0
+
+
+@needs_ffmpeg
+@pytest.mark.parametrize("keep", ["Info + 1 frame", "1 frame", "Info + 1 frame + 3 bytes"])
+def test_a_stream_of_one_audio_frame_plays_nothing(mp3s: dict[str, Made], keep: str) -> None:
+    """ffmpeg starts only once it has seen the next frame's header; libmpg123 plays at most
+    the lone frame of a LAME-tagged file (47 samples after the gapless trim)."""
+    data = mp3s["cbr_mono_44k"].path.read_bytes()
+    frames = facts(data).frames  # the Info frame first
+    one = frames[1].offset + frames[1].size
+    d = {
+        "Info + 1 frame": data[:one],
+        "1 frame": data[frames[1].offset : one],
+        "Info + 1 frame + 3 bytes": data[: one + 3],
+    }[keep]
+    assert decoded_by_ffmpeg(d) == 0
+    mpg123 = decoded_by_mpg123(d)
+    assert mpg123 is None or mpg123 < 1152
+    v = rules.check_bytes(d, "one.mp3")
+    assert [p.code for p in v.errors] == ["no_audio"]
+    assert v.info is not None and v.info.samples == 0
+
+
+@needs_ffmpeg
+def test_two_audio_frames_do_play(mp3s: dict[str, Made]) -> None:
+    """The rule is about a lone frame: with a second header, ffmpeg plays both."""
+    data = mp3s["cbr_mono_44k"].path.read_bytes()
+    frames = facts(data).frames
+    two = data[: frames[2].offset + 4]  # Info frame, one whole frame, the next one's header
+    decoded = decoded_by_ffmpeg(two)
+    assert decoded > 0
+    assert audio.analyze(two).samples == decoded
+
+
+@needs_ffmpeg
+def test_audio_below_minus_60_dbfs_plays_as_silence(mp3s: dict[str, Made]) -> None:
+    """sox synth 40 sine 440 gain -80 dither, then lame: it passed; a caller hears nothing."""
+    made = mp3s["near_silence"]
+    assert ffmpeg_peak(made.path) <= INAUDIBLE_PEAK  # the decoded truth: below -60 dBFS
+    v = rules.check_path(made.path)
+    assert [p.code for p in v.errors] == ["no_audio"]
+    message = v.errors[0].message
+    assert message.startswith("plays as silence (below -60 dBFS)")
+    assert "digital silence" not in message
+    assert v.info is not None and v.info.samples == 40 * 44100  # the length is still exact
+    assert [p.code for p in v.warnings] == []  # no advice about a file nobody can hear
+
+
+@needs_ffmpeg
+def test_a_muted_track_exported_with_dither_is_digital_silence(mp3s: dict[str, Made]) -> None:
+    made = mp3s["dither_only"]
+    assert ffmpeg_peak(made.path) <= 3  # -81 dBFS: the dither, nothing else
+    v = rules.check_path(made.path)
+    assert [p.code for p in v.errors] == ["no_audio"]
+    assert v.errors[0].message.startswith("every frame is digital silence (nothing above -80")
+
+
+def _sox(path: Path, seconds: float, *synth: str, rate: int = 44100) -> Path:
+    subprocess.run(
+        ["sox", "-R", "-n", "-r", str(rate), "-c", "1", "-b", "16", str(path), "synth",
+         str(seconds), *synth],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return path
+
+
+def _clicks(path: Path, dbfs: float, rate: int = 32000, seconds: int = 6) -> Path:
+    """One-sample clicks, four a second: what a side-info level reads worst (all spectral
+    lines small, adding up in phase)."""
+    samples = array.array("h", bytes(2 * rate * seconds))
+    for i in range(0, len(samples), rate // 4):
+        samples[i] = round(32767 * 10 ** (dbfs / 20))
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(samples.tobytes())
+    return path
+
+
+def _lame(src: Path, *args: str) -> Path:
+    out = src.with_suffix(f".{'_'.join(a.strip('-') for a in args) or 'default'}.mp3")
+    subprocess.run(["lame", "--quiet", *args, str(src), str(out)], check=True)
+    return out
+
+
+def _shine(src: Path, kbps: int) -> Path:
+    out = src.with_suffix(f".shine{kbps}.mp3")
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(src), "-c:a", "libshine",
+         "-b:a", f"{kbps}k", str(out)],
+        check=True,
+    )  # fmt: skip
+    return out
+
+
+@needs_ffmpeg
+def test_quiet_but_audible_audio_is_never_called_silent(
+    mp3s: dict[str, Made], tmp_path: Path
+) -> None:
+    """What the side information reads lowest for its real level, each above -60 dBFS as
+    ffmpeg decodes it: music at -50 dBFS, a -50 dBFS tone, -55 dBFS noise at 8 kbit/s
+    (every spectral line 0 or 1), and click trains, coded in short blocks by lame and in
+    long blocks only by libshine (no LAME tag)."""
+    files = [
+        mp3s["quiet_audible"].path,
+        _lame(_sox(tmp_path / "sine.wav", 10, "sine", "440", "gain", "-50")),
+        _lame(_sox(tmp_path / "noise.wav", 10, "whitenoise", "gain", "-54"), "-b", "8"),
+        _lame(_clicks(tmp_path / "clicks.wav", -40)),
+        _lame(_clicks(tmp_path / "clicks.wav", -40), "-b", "16"),
+        _shine(_clicks(tmp_path / "clicks.wav", -42), 128),
+        _shine(_clicks(tmp_path / "clicks.wav", -36), 32),
+    ]
+    for path in files:
+        assert ffmpeg_peak(path) > INAUDIBLE_PEAK, path.name  # audible, as decoded
+        v = rules.check_path(path)
+        assert "no_audio" not in [p.code for p in v.errors], (path.name, v.problems)
 
 
 @needs_ffmpeg
