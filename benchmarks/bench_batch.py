@@ -3,7 +3,7 @@
 Runs ``holdmusic batch`` (a subprocess, as a user runs it) for M configs over 3 files
 against the project's real loopback servers:
 
-- the Daily stand-in (tests/daily_standin.py) with Daily's documented limit as a token
+- the Daily stand-in (testkit/daily/) with Daily's documented limit as a token
   bucket, ``rate_limit(20, burst=20)``, plus ``fail_before(probability=0.05)`` (5xx before
   applying, any method) and ``fail_after_put(probability=0.02)`` (PUT applied, 502 anyway);
 - SeaweedFS (tests/s3server.py, ``weed mini``) as the S3 store, with a public prefix.
@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _bench
 from _bench import REPO, WORK
 
-from tests.daily_standin import DailyStandIn, Recorded
+from testkit.daily import DailyStandIn, Recorded
 from tests.s3server import SeaweedS3
 
 LIMIT_PER_S = 20.0

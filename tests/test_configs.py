@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from testkit.daily import DailyStandIn
 from tests.conftest import SAMPLES, Result, Stack
-from tests.daily_standin import DailyStandIn
 from tests.s3server import dead_endpoint_url
 
 WELCOME = SAMPLES / "welcome-mono.mp3"

@@ -30,8 +30,8 @@ from holdmusic.daily import (
     RateLimiter,
 )
 from holdmusic.errors import UsageError
+from testkit.daily import DailyStandIn
 from tests.conftest import Result
-from tests.daily_standin import DailyStandIn
 from tests.s3server import dead_endpoint_url
 
 OLD = "https://cdn.example.com/hold/old.mp3"

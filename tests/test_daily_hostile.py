@@ -2,7 +2,7 @@
 Daily that refuses everything stops the run within a few attempts, the key is scrubbed
 only where it can be, and the key never crosses the network in cleartext.
 
-Each case runs against the stand-in's switches (tests/daily_standin.py): ``endless_list``,
+Each case runs against the stand-in's switches (testkit/daily/): ``endless_list``,
 ``huge_answer``, ``deep_json``, ``too_many_requests``. No test waits on the wall clock:
 waits between attempts go to an injected sleep, and the breaker's time rule is tested
 with an injected clock.
@@ -30,8 +30,8 @@ from holdmusic.daily import (
     RateLimiter,
 )
 from holdmusic.errors import UsageError
+from testkit.daily import DailyStandIn
 from tests.conftest import Result
-from tests.daily_standin import DailyStandIn
 from tests.s3server import dead_endpoint_url
 
 Cli = Callable[..., Result]

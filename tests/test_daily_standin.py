@@ -14,12 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-try:  # the suite's convention (see s3server.py) ...
-    from tests.daily_standin import DailyStandIn, daily
-except ImportError:  # ... but plain ``pytest`` puts only tests/ on sys.path
-    from daily_standin import DailyStandIn, daily  # type: ignore[no-redef, import-not-found]
-
-__all__ = ["daily"]  # re-exported so pytest finds the fixture in this module
+from testkit.daily import DailyStandIn
 
 CDN = "https://cdn.example.com/hold/3f2a9c.mp3"
 # Plain HTTP on loopback: verify=False only skips loading the CA bundle, which

@@ -1,6 +1,6 @@
 """Issue 11: the update path keeps its promises under faults and hostile servers.
 
-Every case runs against the Daily stand-in (tests/daily_standin.py, a fault switch per
+Every case runs against the Daily stand-in (testkit/daily/, a fault switch per
 case), SeaweedFS, or a purpose-built loopback server: a Retry-After of 99999, answers
 dripped a byte at a time, PUTs that land late or store another URL, answers about
 another config, errors echoing the API key, gzip bombs, private addresses, reports
@@ -25,8 +25,8 @@ import pytest
 
 from holdmusic import app
 from holdmusic.daily import DailyClient, DailyError, DailyUnavailable, RateLimiter
+from testkit.daily import DailyStandIn
 from tests.conftest import SAMPLES, Result, Stack
-from tests.daily_standin import DailyStandIn
 from tests.test_batch import (  # noqa: F401  (fixtures)
     items_by_id,
     load,
