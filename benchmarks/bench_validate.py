@@ -80,7 +80,7 @@ ARTISTS = ("Acme Records", "Nordlicht", "Café Müller Trio", "The Hold Queue", 
 
 
 def cache_key() -> str:
-    from tests import mp3factory
+    from testkit import mp3 as mp3factory
 
     recipe = {
         "format": CORPUS_FORMAT,
@@ -92,7 +92,7 @@ def cache_key() -> str:
 
 
 def _encode(e: Encode, dest: Path) -> None:
-    from tests import mp3factory
+    from testkit import mp3 as mp3factory
 
     with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
         wav = Path(tmp) / "pcm.wav"
@@ -105,7 +105,7 @@ def _encode(e: Encode, dest: Path) -> None:
 
 def _tagged(k: int, audio: bytes) -> tuple[str, bytes]:
     """Copy ``k`` of an encode, with the kind of tags a music library leaves behind."""
-    from tests.mp3factory import fake_jpeg, id3v1, id3v2_apic, id3v2_tag, id3v2_text
+    from testkit.mp3 import fake_jpeg, id3v1, id3v2_apic, id3v2_tag, id3v2_text
 
     kind = TAG_KINDS[k % len(TAG_KINDS)]
     title = f"Hold music {k:04d}"

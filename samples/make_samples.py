@@ -1,7 +1,8 @@
 """Regenerate the sample files in ``samples/`` (see README.md there).
 
-Needs ``lame`` and ``ffmpeg`` on PATH (Debian packages of the same names) and the dev extras
-(it reuses the frame walker and Xing editor of ``tests/mp3factory.py``, which imports pytest).
+Needs ``lame`` and ``ffmpeg`` on PATH (Debian packages of the same names) and mutagen (a
+holdmusic dependency); it reuses the frame walker and Xing editor of ``testkit.mp3``, the
+repository's test-support package (no pytest needed).
 The melody is synthesised here in pure Python, so the output is byte-for-byte deterministic
 for a given lame/ffmpeg version.
 
@@ -20,9 +21,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))
+sys.path.insert(0, str(HERE.parent))  # testkit/ lives at the repository root, not in the wheel
 
-import mp3factory as mf  # noqa: E402  (needs the sys.path entry above)
+from testkit import mp3 as mf  # noqa: E402  (needs the sys.path entry above)
 
 # A-minor / F / C / G arpeggios, two seconds per chord: calm enough to be hold music, varied
 # enough that VBR encodes really vary their bitrate.

@@ -4,7 +4,7 @@
   (tests/s3server.py); ``s3_env`` points os.environ at it for one test.
 - ``daily``: a stand-in for Daily's REST API, a real HTTP server (testkit/daily/).
 - ``mp3s``: MP3 fixtures encoded with lame/ffmpeg/sox, with their exact sample counts
-  (tests/mp3factory.py).
+  (testkit/mp3/).
 - ``cli`` / ``run_cli``: run ``holdmusic`` in-process with click's runner, or as a real
   subprocess (exit codes, stdout/stderr as a user sees them).
 
@@ -30,11 +30,10 @@ import pytest
 from click.testing import CliRunner
 
 from testkit.daily import DailyStandIn
-from tests.mp3factory import mp3s  # noqa: F401  (fixture)
 from tests.s3server import SeaweedS3, s3_env, seaweed  # noqa: F401  (fixtures)
 
-# Fixtures of the test-support package (testkit/): ``daily``.
-pytest_plugins = ["testkit.daily.plugin"]
+# Fixtures of the test-support package (testkit/): ``daily``, ``mp3s``.
+pytest_plugins = ["testkit.daily.plugin", "testkit.mp3.plugin"]
 
 # A shell that starts a command in the background (`cmd &`, as a CI runner may) makes it
 # ignore SIGINT, and the ignoring is inherited across exec: Ctrl-C tests would then
@@ -165,9 +164,9 @@ class Stack:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """A test argument named after one of mp3factory.FIXTURE_SETS runs once per fixture of
+    """A test argument named after one of testkit.mp3.FIXTURE_SETS runs once per fixture of
     that set, as the factory built them."""
-    from tests.mp3factory import FIXTURE_SETS, fixture_names
+    from testkit.mp3.plugin import FIXTURE_SETS, fixture_names
 
     for kind in FIXTURE_SETS:
         if kind in metafunc.fixturenames:

@@ -1,6 +1,6 @@
 """holdmusic.audio: the frame walker, checked against fixtures with exactly known truth.
 
-The ground truth comes from tests/mp3factory.py (PCM sample counts and byte-level
+The ground truth comes from testkit/mp3/ (PCM sample counts and byte-level
 construction), never from holdmusic itself; where ffmpeg is installed, it is a second,
 independent witness for every file it decodes correctly.
 """
@@ -19,9 +19,7 @@ from pathlib import Path
 import pytest
 
 from holdmusic import audio, rules
-from tests import adversarial
-from tests.conftest import SAMPLES
-from tests.mp3factory import (
+from testkit.mp3 import (
     INAUDIBLE_PEAK,
     Made,
     apev2,
@@ -41,6 +39,8 @@ from tests.mp3factory import (
     set_xing_frames,
     walk,
 )
+from tests import adversarial
+from tests.conftest import SAMPLES
 
 # Codes that come from the walk itself (the rest are judgements made in holdmusic.rules).
 AUDIO_FINDINGS = {

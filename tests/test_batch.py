@@ -26,8 +26,8 @@ import pytest
 
 from holdmusic import __version__, app
 from holdmusic.manifest import ManifestError, read
+from testkit.mp3 import Made
 from tests.conftest import SAMPLES, Result, Stack
-from tests.mp3factory import Made
 
 WELCOME = SAMPLES / "welcome-mono.mp3"
 CALM = SAMPLES / "calm-vbr.mp3"

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from testkit.mp3 import Made, ffmpeg_samples
 from tests.conftest import SAMPLES, Result
-from tests.mp3factory import Made, ffmpeg_samples
 
 Cli = Callable[..., Result]
 

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from holdmusic import files, rules
-from tests.mp3factory import Made, id3v2_tag, id3v2_text
+from testkit.mp3 import Made, id3v2_tag, id3v2_text
 
 # Every fixture mp3factory builds (tests/test_audio.py lists the measurable ones).
 MB = 1_000_000

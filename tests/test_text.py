@@ -15,8 +15,8 @@ import pytest
 
 from holdmusic.cli import _SafeStream
 from holdmusic.text import printable, terminal_safe
+from testkit.mp3 import Made
 from tests.conftest import Result
-from tests.mp3factory import Made
 
 Cli = Callable[..., Result]
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from testkit.mp3 import Made
 from tests.conftest import Result
-from tests.mp3factory import Made
 
 Cli = Callable[..., Result]
 

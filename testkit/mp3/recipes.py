@@ -8,9 +8,10 @@ decoded length ffmpeg can be trusted on is decoded with ffmpeg and compared with
 count, so a new lame/ffmpeg version cannot silently change the truth.
 
 Requires ``sox``, ``lame`` and ``ffmpeg`` on PATH (Debian packages of the same names).
-Use it from ``tests/conftest.py`` with ``from mp3factory import mp3s  # noqa: F401`` (or
-``pytest_plugins = ["mp3factory"]``), then ``def test_x(mp3s): made = mp3s["xing_lie"]``.
-``python tests/mp3factory.py [DIR]`` builds everything and prints truth vs mutagen/ffmpeg.
+The ``mp3s`` fixture lives in :mod:`testkit.mp3.plugin` (``tests/conftest.py`` lists it in
+``pytest_plugins``): ``def test_x(mp3s): made = mp3s["xing_lie"]``.  The byte-level oracle is
+:mod:`testkit.mp3.bitstream`, the hand-built tags :mod:`testkit.mp3.tags`.
+``python -m testkit.mp3.recipes [DIR]`` builds everything and prints truth vs mutagen/ffmpeg.
 
 LAME gapless bookkeeping (checked for every honest file built here, lame 3.100 / ffmpeg 5.1):
     audio_frames * samples_per_frame - enc_delay - enc_padding == input samples == ffmpeg's count
@@ -35,7 +36,7 @@ What mutagen 1.48 and ffprobe 5.1 (format duration) report versus the truth (all
 
 With a Xing/Info frame, ffprobe's format duration is audio_frames * samples_per_frame / rate,
 i.e. LAME delay + padding too long (exactly_60 -> 60.029 s).
-The exact numbers are printed by ``python tests/mp3factory.py``.
+The exact numbers are printed by ``python -m testkit.mp3.recipes``.
 """
 
 from __future__ import annotations
@@ -43,7 +44,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-import random
 import shutil
 import struct
 import subprocess
@@ -56,7 +56,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
+from testkit.mp3.bitstream import (
+    facts,
+    lame_crc_ok,
+    parse_header,
+    read_xing,
+    set_xing_frames,
+    strip_id3v2,
+    walk,
+)
+from testkit.mp3.tags import (
+    apev2,
+    fake_jpeg,
+    id3v1,
+    id3v2_apic,
+    id3v2_frame,
+    id3v2_tag,
+    id3v2_text,
+    junk_without_chain,
+    layer1_silence,
+    lyrics3v2,
+    sync_salted_random,
+)
 
 DECODER_DELAY = 529  # samples every MP3 decoder outputs late (ffmpeg, libmpg123)
 MAX_BYTES = 10_000_000  # Daily's limit: size must be < this
@@ -90,180 +111,6 @@ class Made:
     mpeg_version: str | None  # "1", "2", "2.5"
     warnings: tuple[str, ...]  # warning codes that MUST appear (others may too)
     note: str  # what it shows, one line
-
-
-# --------------------------------------------------------------------------------------------
-# Minimal MPEG audio Layer III frame walker.  The factory needs its own (holdmusic must not be
-# imported here: the fixtures are the independent ground truth for it).
-# --------------------------------------------------------------------------------------------
-
-_BITRATES_V1_L3 = (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)
-_BITRATES_V2_L3 = (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160)
-_SAMPLE_RATES = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 8000)}
-_VERSION_NAMES = {3: "1", 2: "2", 0: "2.5"}
-
-
-@dataclass(frozen=True)
-class FrameHeader:
-    offset: int
-    version: str  # "1", "2", "2.5"
-    bitrate: int  # bit/s, 0 for free format
-    sample_rate: int
-    padding: bool
-    protected: bool  # a 16-bit CRC follows the header
-    channels: int
-    size: int  # bytes, 0 for free format
-
-    @property
-    def samples(self) -> int:
-        return 1152 if self.version == "1" else 576
-
-    @property
-    def side_info(self) -> int:
-        if self.version == "1":
-            return 17 if self.channels == 1 else 32
-        return 9 if self.channels == 1 else 17
-
-
-def parse_header(data: bytes, offset: int, *, allow_free: bool = False) -> FrameHeader | None:
-    """Decode a Layer III frame header at ``offset`` or return None."""
-    if offset + 4 > len(data):
-        return None
-    (word,) = struct.unpack_from(">I", data, offset)
-    if word >> 21 != 0x7FF:
-        return None
-    version_bits = (word >> 19) & 3
-    layer_bits = (word >> 17) & 3
-    bitrate_index = (word >> 12) & 15
-    rate_index = (word >> 10) & 3
-    if version_bits == 1 or layer_bits != 1 or bitrate_index == 15 or rate_index == 3:
-        return None
-    if (word & 3) == 2:  # reserved emphasis
-        return None
-    if bitrate_index == 0 and not allow_free:
-        return None
-    version = _VERSION_NAMES[version_bits]
-    table = _BITRATES_V1_L3 if version == "1" else _BITRATES_V2_L3
-    bitrate = table[bitrate_index] * 1000
-    rate = _SAMPLE_RATES[version_bits][rate_index]
-    padding = bool((word >> 9) & 1)
-    per_frame = 144 if version == "1" else 72
-    size = per_frame * bitrate // rate + padding if bitrate else 0
-    return FrameHeader(
-        offset=offset,
-        version=version,
-        bitrate=bitrate,
-        sample_rate=rate,
-        padding=padding,
-        protected=not (word >> 16) & 1,
-        channels=1 if (word >> 6) & 3 == 3 else 2,
-        size=size,
-    )
-
-
-def id3v2_size(data: bytes, offset: int = 0) -> int:
-    """Total size of an ID3v2 tag at ``offset`` (header + body + optional footer), else 0."""
-    if data[offset : offset + 3] != b"ID3" or len(data) < offset + 10:
-        return 0
-    s = data[offset + 6 : offset + 10]
-    body = (s[0] << 21) | (s[1] << 14) | (s[2] << 7) | s[3]
-    footer = 10 if data[offset + 5] & 0x10 else 0
-    return 10 + body + footer
-
-
-def walk(data: bytes, start: int) -> list[FrameHeader]:
-    """Follow the frame chain from ``start`` while headers are valid and frames complete."""
-    frames: list[FrameHeader] = []
-    pos = start
-    while (h := parse_header(data, pos)) is not None and pos + h.size <= len(data):
-        frames.append(h)
-        pos += h.size
-    return frames
-
-
-@dataclass(frozen=True)
-class LameInfo:
-    tag: bytes  # b"Xing" or b"Info"
-    tag_offset: int  # absolute offset of the Xing/Info marker
-    frames: int | None  # Xing frame count (excludes the Xing frame itself)
-    frames_offset: int | None
-    encoder: bytes | None  # e.g. b"LAME3.100"
-    lame_offset: int | None
-    delay: int | None
-    padding: int | None
-
-
-def read_xing(data: bytes, frame: FrameHeader) -> LameInfo | None:
-    """Read a Xing/Info header (and LAME extension) from ``frame``.
-
-    LAME places the tag right after the side info and ignores the 2-byte CRC even in CRC
-    protected files (ffmpeg and mutagen read it at the same place), so try that offset first.
-    """
-    for extra in (0, 2):
-        at = frame.offset + 4 + frame.side_info + extra
-        tag = data[at : at + 4]
-        if tag in (b"Xing", b"Info"):
-            break
-    else:
-        return None
-    (flags,) = struct.unpack_from(">I", data, at + 4)
-    pos = at + 8
-    frames = frames_offset = None
-    if flags & 1:
-        frames_offset = pos
-        (frames,) = struct.unpack_from(">I", data, pos)
-        pos += 4
-    pos += 4 if flags & 2 else 0
-    pos += 100 if flags & 4 else 0
-    pos += 4 if flags & 8 else 0
-    encoder = data[pos : pos + 9]
-    if not encoder[:4].isalpha():
-        return LameInfo(tag, at, frames, frames_offset, None, None, None, None)
-    d = data[pos + 21 : pos + 24]
-    delay = (d[0] << 4) | (d[1] >> 4)
-    padding = ((d[1] & 0x0F) << 8) | d[2]
-    return LameInfo(tag, at, frames, frames_offset, encoder, pos, delay, padding)
-
-
-def crc16_arc(data: bytes, crc: int = 0) -> int:
-    """CRC-16/ARC (poly 0x8005 reflected), the checksum LAME stores over its Info frame."""
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
-    return crc
-
-
-@dataclass(frozen=True)
-class StreamFacts:
-    """What the factory learns from walking one cleanly encoded file."""
-
-    audio_start: int  # offset of the first frame (the Xing/Info frame if any)
-    frames: list[FrameHeader]  # every frame, including a Xing/Info frame
-    info: LameInfo | None
-
-    @property
-    def audio_frames(self) -> int:
-        return len(self.frames) - (1 if self.info else 0)
-
-    @property
-    def spf(self) -> int:
-        return self.frames[0].samples
-
-    def gapless(self) -> int:
-        delay = (self.info.delay or 0) if self.info else 0
-        padding = (self.info.padding or 0) if self.info else 0
-        return self.audio_frames * self.spf - delay - padding
-
-
-def facts(data: bytes) -> StreamFacts:
-    start = 0
-    while (n := id3v2_size(data, start)) > 0:
-        start += n
-    frames = walk(data, start)
-    if not frames:
-        raise ValueError("no MPEG Layer III frames found")
-    return StreamFacts(start, frames, read_xing(data, frames[0]))
 
 
 # --------------------------------------------------------------------------------------------
@@ -350,200 +197,6 @@ def ffmpeg(dest: Path, *args: str) -> None:
     bitexact = ["-fflags", "+bitexact", "-flags:a", "+bitexact"]  # no version strings
     _run(["ffmpeg", "-nostdin", "-v", "error", "-y", *args, *bitexact, str(tmp)])
     _publish(tmp, dest)
-
-
-# --------------------------------------------------------------------------------------------
-# Hand-built tags and containers
-# --------------------------------------------------------------------------------------------
-
-
-def synchsafe(n: int) -> bytes:
-    assert 0 <= n < 1 << 28
-    return bytes(((n >> 21) & 0x7F, (n >> 14) & 0x7F, (n >> 7) & 0x7F, n & 0x7F))
-
-
-def id3v2_frame(frame_id: str, body: bytes, version: int) -> bytes:
-    size = synchsafe(len(body)) if version == 4 else struct.pack(">I", len(body))
-    return frame_id.encode("ascii") + size + b"\x00\x00" + body
-
-
-def id3v2_text(frame_id: str, text: str, version: int) -> bytes:
-    # UTF-8 (3) exists only in v2.4; v2.3 gets UTF-16 with BOM (1)
-    if version == 4:
-        return id3v2_frame(frame_id, b"\x03" + text.encode("utf-8"), version)
-    return id3v2_frame(frame_id, b"\x01" + text.encode("utf-16"), version)
-
-
-def id3v2_tag(frames: bytes, *, version: int, footer: bool = False, pad: int = 0) -> bytes:
-    """An ID3v2.3/2.4 tag.  A v2.4 footer ("3DI") forbids padding, per the spec."""
-    assert not (footer and pad)
-    body = frames + b"\x00" * pad
-    flags = 0x10 if footer else 0
-    head = b"ID3" + bytes((version, 0, flags)) + synchsafe(len(body))
-    foot = b"3DI" + bytes((version, 0, flags)) + synchsafe(len(body)) if footer else b""
-    return head + body + foot
-
-
-def id3v2_apic(picture: bytes, version: int) -> bytes:
-    body = b"\x00" + b"image/jpeg\x00" + b"\x03" + b"Cover\x00" + picture
-    return id3v2_frame("APIC", body, version)
-
-
-def id3v1(title: str = "Hold music", artist: str = "holdmusic tests") -> bytes:
-    def field(s: str, n: int) -> bytes:
-        return s.encode("latin-1")[:n].ljust(n, b"\x00")
-
-    # ID3v1.1: comment 28 bytes + zero + track number; genre 255 = none
-    return (
-        b"TAG"
-        + field(title, 30)
-        + field(artist, 30)
-        + field("Tests", 30)
-        + b"2024"
-        + field("generated", 28)
-        + b"\x00\x01"
-        + b"\xff"
-    )
-
-
-def lyrics3v2(lyrics: str) -> bytes:
-    """A Lyrics3 v2.00 block; it must be followed by an ID3v1 tag."""
-    fields = b""
-    for fid, value in (("IND", b"10"), ("ETT", b"Hold music"), ("LYR", lyrics.encode("latin-1"))):
-        fields += fid.encode() + f"{len(value):05d}".encode() + value
-    body = b"LYRICSBEGIN" + fields
-    return body + f"{len(body):06d}".encode() + b"LYRICS200"
-
-
-def apev2(items: list[tuple[str, bytes, bool]]) -> bytes:
-    """APEv2 tag with header and footer.  items: (key, value, is_binary)."""
-    blob = b""
-    for key, value, binary in items:
-        flags = 1 << 1 if binary else 0  # bits 1-2: 0 = UTF-8 text, 1 = binary
-        blob += struct.pack("<II", len(value), flags) + key.encode("ascii") + b"\x00" + value
-    size = len(blob) + 32  # the size field counts items + footer, not the header
-    has_header = 1 << 31
-    head = b"APETAGEX" + struct.pack("<IIII", 2000, size, len(items), has_header | 1 << 29)
-    foot = b"APETAGEX" + struct.pack("<IIII", 2000, size, len(items), has_header)
-    return head + b"\x00" * 8 + blob + foot + b"\x00" * 8
-
-
-def fake_jpeg(size: int, seed: int) -> bytes:
-    """JPEG-looking bytes salted with MPEG sync words, as real pictures often are."""
-    rng = random.Random(seed)
-    buf = bytearray(rng.randbytes(size))
-    buf[:4] = b"\xff\xd8\xff\xe0"
-    for pos in range(64, size - 8, 997):
-        buf[pos : pos + 4] = b"\xff\xfb\x90\x64"
-    buf[-2:] = b"\xff\xd9"
-    return bytes(buf)
-
-
-def junk_without_chain(size: int, seed: int, following: bytes) -> bytes:
-    """Random bytes with salted 0xFF/sync words in which no two frame headers chain up.
-
-    ``following`` is what comes after the junk (the real stream): a fake header inside the
-    junk must not point exactly at a real frame either, or the junk would extend the chain.
-    Offset 0 carries no header at all, so a real frame just before the junk does not run
-    into a plausible one-frame "continuation".
-    """
-    rng = random.Random(seed)
-    buf = bytearray(rng.randbytes(size))
-    for pos in range(0, size - 4, 61):
-        buf[pos] = 0xFF
-    for pos in range(7, size - 4, 293):
-        buf[pos : pos + 4] = b"\xff\xfb\x90\x64"  # lone plausible headers (417-byte frames)
-    while True:
-        whole = bytes(buf) + following[:2000]
-        bad = [
-            pos
-            for pos in range(size)
-            if (h := parse_header(whole, pos)) is not None
-            and (pos == 0 or parse_header(whole, pos + h.size) is not None)
-        ]
-        if not bad:
-            return bytes(buf)
-        for pos in bad:
-            buf[pos + 1] = 0x00  # break the header, keep the 0xFF
-
-
-def layer1_silence(frames: int) -> bytes:
-    """MPEG-1 Layer I, 44.1 kHz mono 128 kbit/s frames with all bit allocations zero (silence).
-
-    No tool here encodes Layer I, but a zero-allocation frame is trivially valid; ffmpeg's mp1
-    decoder accepts it (checked at build time).
-    """
-    out = bytearray()
-    acc = 0
-    for _ in range(frames):
-        # slot = 4 bytes; 12 * 128000 / 44100 = 34.83 slots: pad when the remainder carries
-        acc += 12 * 128000 % 44100
-        pad = acc >= 44100
-        acc -= 44100 if pad else 0
-        size = (12 * 128000 // 44100 + pad) * 4
-        header = bytes((0xFF, 0xFF, 0x40 | (0x02 if pad else 0), 0xC0))
-        out += header + b"\x00" * (size - 4)
-    return bytes(out)
-
-
-def sync_salted_random(size: int, seed: int) -> bytes:
-    """Random bytes with FF FB 90 64 every ~400 bytes, never exactly one frame (417) apart."""
-    rng = random.Random(seed)
-    buf = bytearray(rng.randbytes(size))
-    pos = 100
-    while pos < size - 4:
-        buf[pos : pos + 4] = b"\xff\xfb\x90\x64"
-        pos += rng.choice((389, 397, 401, 409, 431))
-    data = bytes(buf)
-    chained = [
-        p
-        for p in range(size)
-        if (h := parse_header(data, p)) is not None and parse_header(data, p + h.size)
-    ]
-    assert not chained, f"seed {seed} produced a frame chain at {chained[:3]}"
-    return data
-
-
-def set_xing_frames(data: bytes, frames: int) -> bytes:
-    """Rewrite the Xing frame count and re-seal the LAME tag CRC, so the lie looks intact."""
-    f = facts(data)
-    info = f.info
-    assert info and info.frames_offset is not None and info.lame_offset is not None
-    buf = bytearray(data)
-    struct.pack_into(">I", buf, info.frames_offset, frames)
-    first = f.frames[0].offset
-    crc_at = info.lame_offset + 34
-    struct.pack_into(">H", buf, crc_at, crc16_arc(bytes(buf[first:crc_at])))
-    return bytes(buf)
-
-
-def set_lame_gapless(data: bytes, *, delay: int, padding: int) -> bytes:
-    """Rewrite the LAME tag's encoder delay and padding and re-seal its CRC."""
-    f = facts(data)
-    info = f.info
-    assert info and info.lame_offset is not None
-    buf = bytearray(data)
-    at = info.lame_offset + 21
-    buf[at : at + 3] = ((delay << 12) | padding).to_bytes(3, "big")
-    first = f.frames[0].offset
-    crc_at = info.lame_offset + 34
-    struct.pack_into(">H", buf, crc_at, crc16_arc(bytes(buf[first:crc_at])))
-    return bytes(buf)
-
-
-def lame_crc_ok(data: bytes) -> bool:
-    f = facts(data)
-    assert f.info and f.info.lame_offset is not None
-    crc_at = f.info.lame_offset + 34
-    stored: int = struct.unpack_from(">H", data, crc_at)[0]
-    return stored == crc16_arc(data[f.frames[0].offset : crc_at])
-
-
-def strip_id3v2(data: bytes) -> bytes:
-    start = 0
-    while (n := id3v2_size(data, start)) > 0:
-        start += n
-    return data[start:]
 
 
 # --------------------------------------------------------------------------------------------
@@ -1447,27 +1100,13 @@ def build_all(dest: Path, *, workers: int | None = None) -> dict[str, Made]:
 
 
 def cache_key() -> str:
-    """Fixtures depend only on this file and the tool versions."""
-    h = hashlib.sha256(Path(__file__).read_bytes())
+    """Fixtures depend only on the factory's modules and the tool versions."""
+    h = hashlib.sha256()
+    for module in ("bitstream.py", "tags.py", "recipes.py"):
+        h.update(Path(__file__).with_name(module).read_bytes())
     h.update(tool_versions().encode())
     return h.hexdigest()[:16]
 
-
-def _cache_dir(config: pytest.Config) -> Path:
-    cache = getattr(config, "cache", None)
-    if cache is None:  # -p no:cacheprovider: a scratch folder for this session
-        folder = Path(tempfile.mkdtemp(prefix="holdmusic-mp3s-"))
-        config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
-        return folder
-    root = Path(cache.mkdir("mp3factory"))
-    key = cache_key()
-    for old in root.iterdir():  # drop builds made by older versions of this module
-        if old.name != key and old.is_dir():
-            shutil.rmtree(old, ignore_errors=True)
-    return root / key
-
-
-_BUILT = pytest.StashKey[dict[str, Made]]()
 
 # Named sets of fixtures that tests are parametrized over (``pytest_generate_tests`` in
 # conftest): the names come from what the factory built, so a new fixture is covered
@@ -1485,28 +1124,6 @@ FIXTURE_SETS: dict[str, Callable[[Made], bool]] = {
         and m.name not in {"cat_two", "junk_before", "junk_between", "plays_nothing"}
     ),
 }
-
-
-def built(config: pytest.Config) -> dict[str, Made]:
-    """Every fixture by name, built once per session (at collection when a test is
-    parametrized over them), cached in .pytest_cache across runs (key: this file + tools)."""
-    if _BUILT not in config.stash:
-        missing = [tool for tool in ("sox", "lame", "ffmpeg") if shutil.which(tool) is None]
-        if missing:  # fail, not skip: silently untested validation is worse than a red build
-            pytest.fail(f"MP3 fixtures need {', '.join(missing)}: apt-get install sox lame ffmpeg")
-        config.stash[_BUILT] = build_all(_cache_dir(config))
-    return config.stash[_BUILT]
-
-
-def fixture_names(config: pytest.Config, kind: str) -> list[str]:
-    keep = FIXTURE_SETS[kind]
-    return sorted(n for n, m in built(config).items() if keep(m))
-
-
-@pytest.fixture(scope="session")
-def mp3s(request: pytest.FixtureRequest) -> dict[str, Made]:
-    """Every fixture by name (see :func:`built`)."""
-    return built(request.config)
 
 
 def _ffprobe_seconds(path: Path) -> str:
