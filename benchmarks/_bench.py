@@ -1,8 +1,9 @@
 """Helpers shared by the benchmark scripts: paths, tool versions, timing, tables.
 
-Not a benchmark itself. The scripts put this folder and the repository root on
-``sys.path`` so that ``tests.daily_standin`` / ``tests.s3server`` / ``tests.mp3factory``
-(the project's own real test servers and encoders) can be reused.
+Not a benchmark itself. The scripts put this folder on ``sys.path`` (to import this
+module), and this module puts the repository root there so that ``testkit`` (the
+project's test-support package: the real Daily and S3 servers and the MP3 factory,
+not shipped in the wheel) can be reused.
 """
 
 from __future__ import annotations
@@ -111,7 +112,7 @@ def versions(*extra: str) -> dict[str, str]:
         elif name == "sox":
             found[name] = _first_line(["sox", "--version"])
         elif name == "weed":
-            from tests.s3server import weed_binary
+            from testkit.s3 import weed_binary
 
             found[name] = _first_line([weed_binary(), "version"])
     return found

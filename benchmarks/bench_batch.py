@@ -6,7 +6,7 @@ against the project's real loopback servers:
 - the Daily stand-in (testkit/daily/) with Daily's documented limit as a token
   bucket, ``rate_limit(20, burst=20)``, plus ``fail_before(probability=0.05)`` (5xx before
   applying, any method) and ``fail_after_put(probability=0.02)`` (PUT applied, 502 anyway);
-- SeaweedFS (tests/s3server.py, ``weed mini``) as the S3 store, with a public prefix.
+- SeaweedFS (testkit/s3.py, ``weed mini``) as the S3 store, with a public prefix.
 
 It reports the wall time of the PUT phase and of the whole run, the requests the stand-in
 saw, the achieved request rate as a share of the 20/s limit, 429s and the stand-in's
@@ -40,7 +40,7 @@ import _bench
 from _bench import REPO, WORK
 
 from testkit.daily import DailyStandIn, Recorded
-from tests.s3server import SeaweedS3
+from testkit.s3 import SeaweedS3
 
 LIMIT_PER_S = 20.0
 GOAL_SHARE = 0.60
@@ -338,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.configs < 3:
         ap.error("--configs must be at least 3 (one per file)")
 
-    from tests.s3server import WeedMini
+    from testkit.s3 import WeedMini
 
     print("holdmusic batch benchmark")
     _bench.print_versions(_bench.versions("httpx", "weed"))

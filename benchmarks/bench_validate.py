@@ -14,7 +14,7 @@ times, side by side in one run, with a warm page cache, over several repetitions
 
 Then the single-file start-up: ``holdmusic validate one.mp3`` against ``python -c pass``;
 the default worker count on many small files against ``-j 1`` and ``-j 2``; and the worst
-inputs anyone has constructed (tests/adversarial.py), each just under Daily's 10 MB limit,
+inputs anyone has constructed (testkit/adversarial.py), each just under Daily's 10 MB limit,
 validated in this process: every one must take well under a second.
 
     python benchmarks/bench_validate.py [--n 300] [--reps 5] [--jobs J]
@@ -428,7 +428,7 @@ WORST_SIZE = 9_990_000  # just under Daily's limit: anything larger is refused u
 def worst_inputs(reps: int) -> bool:
     """The crafted inputs that once took minutes, validated in this process."""
     from holdmusic import rules
-    from tests.adversarial import WORST
+    from testkit.adversarial import WORST
 
     rows = []
     ok = True

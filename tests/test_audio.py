@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from holdmusic import audio, rules
+from testkit import adversarial
 from testkit.mp3 import (
     INAUDIBLE_PEAK,
     Made,
@@ -39,7 +40,6 @@ from testkit.mp3 import (
     set_xing_frames,
     walk,
 )
-from tests import adversarial
 from tests.conftest import SAMPLES
 
 # Codes that come from the walk itself (the rest are judgements made in holdmusic.rules).

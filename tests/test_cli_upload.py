@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from holdmusic.storage import policy_sid
-from tests.s3server import SeaweedS3, dead_endpoint_url
+from testkit.s3 import SeaweedS3, dead_endpoint_url
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 WELCOME = SAMPLES / "welcome-mono.mp3"

@@ -456,7 +456,7 @@ def test_samples_text_output(cli: Cli) -> None:
 
 def test_files_without_sound_fail(cli: Cli, mp3s: dict[str, Made], tmp_path: Path) -> None:
     """A lone Info frame (no_audio) and valid headers over noise (corrupt_audio): exit 1."""
-    from tests import adversarial
+    from testkit import adversarial
 
     data = mp3s["cbr_mono_44k"].path.read_bytes()
     lone, noise = tmp_path / "lone.mp3", tmp_path / "noise.mp3"

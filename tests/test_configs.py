@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from testkit.daily import DailyStandIn
+from testkit.s3 import dead_endpoint_url
 from tests.conftest import SAMPLES, Result, Stack
-from tests.s3server import dead_endpoint_url
 
 WELCOME = SAMPLES / "welcome-mono.mp3"
 LONG_URL = (

@@ -31,8 +31,8 @@ from holdmusic.daily import (
 )
 from holdmusic.errors import UsageError
 from testkit.daily import DailyStandIn
+from testkit.s3 import dead_endpoint_url
 from tests.conftest import Result
-from tests.s3server import dead_endpoint_url
 
 OLD = "https://cdn.example.com/hold/old.mp3"
 NEW = "https://cdn.example.com/hold/new.mp3"

@@ -31,8 +31,8 @@ from holdmusic.daily import (
 )
 from holdmusic.errors import UsageError
 from testkit.daily import DailyStandIn
+from testkit.s3 import dead_endpoint_url
 from tests.conftest import Result
-from tests.s3server import dead_endpoint_url
 
 Cli = Callable[..., Result]
 CONFIG_PATH = "/v1/domain-dialin-config"

@@ -16,8 +16,8 @@ import pytest
 
 from holdmusic.cli import COMMANDS
 from holdmusic.cli import cli as root
+from testkit.s3 import dead_endpoint_url
 from tests.conftest import SAMPLES, Result, Stack
-from tests.s3server import dead_endpoint_url
 
 Cli = Callable[..., Result]
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from testkit.s3 import dead_endpoint_url
 from tests.conftest import SAMPLES, Result, Stack
-from tests.s3server import dead_endpoint_url
 
 Cli = Callable[..., Result]
 WELCOME = SAMPLES / "welcome-mono.mp3"

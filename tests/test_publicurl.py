@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from holdmusic.publicurl import PublicCheck, check_public
-from tests.s3server import dead_endpoint_url
+from testkit.s3 import dead_endpoint_url
 
 SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "welcome-mono.mp3"
 MP3 = SAMPLE.read_bytes()

@@ -24,9 +24,9 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 if TYPE_CHECKING:
-    from tests.s3server import SeaweedS3
+    from testkit.s3 import SeaweedS3
 
-# The fixtures `seaweed` and `s3_env` (tests/s3server.py) come from conftest.py.
+# The fixtures `seaweed` and `s3_env` (testkit/s3.py) come from conftest.py.
 
 MP3 = b"ID3\x04\x00\x00\x00\x00\x00\x00" + b"\xff\xfb\x90\x64" + bytes(400)
 MISSING_BUCKET = "hm-test-no-such-bucket"

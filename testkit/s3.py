@@ -7,8 +7,7 @@ whose keys are random per session.  Nothing is shared between two pytest
 sessions running at the same time, and the whole process group is killed when
 the session ends.
 
-Fixtures (wire them into ``conftest.py`` with
-``from tests.s3server import seaweed, s3_env``, or list this module in
+Fixtures (in :mod:`testkit.s3_plugin`; ``tests/conftest.py`` lists it in
 ``pytest_plugins``):
 
 ``seaweed`` (session)
@@ -42,8 +41,6 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 REGION = "us-east-1"
 HOST = "127.0.0.1"
@@ -678,29 +675,3 @@ class SeaweedS3:
             yield self
         finally:
             self.start()
-
-
-@pytest.fixture(scope="session")
-def seaweed() -> Iterator[SeaweedS3]:
-    """A running SeaweedFS (``weed mini``) S3 server for the whole test session."""
-    server = WeedMini()
-    try:
-        server.start()
-        yield SeaweedS3.from_server(server)
-    finally:
-        server.close()
-
-
-@pytest.fixture
-def s3_env(seaweed: SeaweedS3, monkeypatch: pytest.MonkeyPatch) -> SeaweedS3:
-    """Point ``os.environ`` at the SeaweedFS server for one test.
-
-    Every other ``AWS_*`` and ``S3_*`` variable is removed first, so a
-    developer's ``AWS_PROFILE`` or session token cannot leak into the test.
-    """
-    for name in list(os.environ):
-        if name.startswith(("AWS_", "S3_")):
-            monkeypatch.delenv(name)
-    for name, value in seaweed.env().items():
-        monkeypatch.setenv(name, value)
-    return seaweed
