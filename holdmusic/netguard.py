@@ -285,6 +285,11 @@ def read_capped(resp: httpx.Response, max_bytes: int) -> tuple[bytes, bool]:
     The cap counts *decoded* bytes, and decoding is bounded too: a gzip body of a few
     kilobytes can inflate to gigabytes, so it is never inflated past the cap.
     """
+    if resp.is_stream_consumed and hasattr(resp, "_content"):
+        # Already read whole (an answer built in memory, as an injected transport gives):
+        # nothing left to bound but the length.
+        body = resp.content
+        return body[: max_bytes + 1], len(body) > max_bytes
     encoding = resp.headers.get("content-encoding", "").strip().lower()
     decoder: Any = None
     if encoding in ("gzip", "x-gzip"):

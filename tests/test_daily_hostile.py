@@ -253,9 +253,8 @@ def test_all_429_stops_a_batch_within_the_breaker(daily: DailyStandIn, tmp_path:
     """100 configs against a Daily that answers 429 to everything: the run stops after a
     streak of refusals (not 100 configs x 6 attempts), and the rest is not attempted."""
     from holdmusic import pipeline
-    from holdmusic.manifest import Assignment
     from holdmusic.record import Recorder
-    from holdmusic.storage import StorageSettings
+    from holdmusic.storage import S3Store, StorageSettings
 
     ids = daily.seed(100)
     mp3 = Path(__file__).resolve().parent.parent / "samples" / "welcome-mono.mp3"
@@ -264,10 +263,10 @@ def test_all_429_stops_a_batch_within_the_breaker(daily: DailyStandIn, tmp_path:
     with fast_client(daily) as client:
         result = pipeline.batch(
             [
-                Assignment(cid, str(mp3), "welcome-mono.mp3", f"line {i}")
-                for i, cid in enumerate(ids)
+                pipeline.Assigned(config_id=cid, file=str(mp3), name="welcome-mono.mp3")
+                for cid in ids
             ],
-            StorageSettings(bucket="never-used"),  # nothing gets as far as an upload
+            S3Store(StorageSettings(bucket="never-used")),  # nothing gets as far as an upload
             client,
             recorder,
             concurrency=8,

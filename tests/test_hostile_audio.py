@@ -263,9 +263,10 @@ def test_only_regular_files_are_ever_replaced(tmp_path: Path, run_cli: Cli) -> N
     # `-o /dev/stdout --force` replaced the symlink in /dev with a file; the same link in
     # a temporary folder shows it without touching /dev.
     src = _wav(tmp_path / "in.wav", _tone_s16(1, 8000, 1))
-    link = tmp_path / "stdout"
+    # (fix names its output .mp3: `-o /dev/stdout` itself is refused for its name first)
+    link = tmp_path / "stdout.mp3"
     link.symlink_to("/proc/self/fd/1")
-    fifo = tmp_path / "pipe"
+    fifo = tmp_path / "pipe.mp3"
     os.mkfifo(fifo)
     for command, target, what in [
         ("fix", link, "a symbolic link"),

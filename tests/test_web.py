@@ -85,7 +85,7 @@ def test_a_too_long_file_shows_the_planned_cut_then_fix_makes_it_pass(logged_in:
     page = logged_in.client.get(f"/?u={u}").text
     fixed = page.split('id="verdict-fixed"', 1)[1]
     assert 'data-testid="status">PASSED</span> (59.500 s' in fixed
-    assert "75.1 s → 59.5 s (3 s fade-out)" in page
+    assert "75.1 s → 59.5 s (" in page and "3 s fade-out" in page
     # the fixed file and the phone preview play as audio
     r = logged_in.client.get(f"/files/{u}/fixed")
     assert r.headers["content-type"] == "audio/mpeg" and r.content[:3] in (b"ID3", b"\xff\xfb")
