@@ -313,8 +313,12 @@ def test_a_refused_connection_trips_the_breaker_fast() -> None:
     with DailyClient(key, url, sleep=clock.sleep, **options) as client:
         found = read_configs(client, [f"cfg-{i}" for i in range(100)], concurrency=8)
         assert client.stopped is not None and "cannot reach Daily" in client.stopped
-        assert client.requests_sent <= 20 + 8
-    assert sum(isinstance(e, DailyCircuitOpen) for e in found.values()) >= 100 - 8
+        sent = client.requests_sent
+        assert sent <= 20 + 8
+    # Every config that got no request is refused by the open breaker; how many configs the
+    # 20-odd requests were spread over depends on scheduling (a worker whose config ran out
+    # of attempts takes the next), so the bound is the requests, not the workers.
+    assert sum(isinstance(e, DailyCircuitOpen) for e in found.values()) >= 100 - sent
 
 
 def test_a_flaky_but_working_daily_does_not_trip_it(daily: DailyStandIn) -> None:

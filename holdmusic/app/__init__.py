@@ -65,7 +65,7 @@ _EXPORTS = {
     "StorageSettings": "holdmusic.storesettings",
     "UploadResult": "holdmusic.app.results",
     "UsageError": "holdmusic.errors",
-    "VARIABLES": "holdmusic.app.env",
+    "VARIABLES": "holdmusic.app.variables",
     "ValidateResult": "holdmusic.app.results",
     "Verdict": "holdmusic.rules",
     "apply_bucket_policy": "holdmusic.app.queries",
@@ -134,9 +134,6 @@ if TYPE_CHECKING:
     )
     from holdmusic.app.env import (
         ALLOW_PRIVATE_ENV as ALLOW_PRIVATE_ENV,
-    )
-    from holdmusic.app.env import (
-        VARIABLES as VARIABLES,
     )
     from holdmusic.app.env import (
         Environment as Environment,
@@ -275,6 +272,9 @@ if TYPE_CHECKING:
     )
     from holdmusic.app.studio import (
         preview as preview,
+    )
+    from holdmusic.app.variables import (
+        VARIABLES as VARIABLES,
     )
     from holdmusic.codes import (
         REGISTRY as REGISTRY,

@@ -12,33 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from holdmusic.app.variables import ALLOW_PRIVATE_ENV as ALLOW_PRIVATE_ENV
+from holdmusic.app.variables import VARIABLES as VARIABLES
 from holdmusic.errors import UsageError
-from holdmusic.storesettings import (
-    DEFAULT_CACHE_CONTROL,
-    DEFAULT_PREFIX,
-    StorageSettings,
-    resolve_endpoint,
-)
 
 if TYPE_CHECKING:
     from holdmusic.daily import DailyClient
-
-ALLOW_PRIVATE_ENV = "HOLDMUSIC_ALLOW_PRIVATE_URLS"
-
-# Every variable holdmusic reads, and what for (the CLI's help and the README list them).
-VARIABLES = {
-    "DAILY_API_KEY": "Daily REST API key (never printed)",
-    "DAILY_API_URL": "Daily's API base URL (default https://api.daily.co/v1)",
-    ALLOW_PRIVATE_ENV: "exactly 1: allow hold-music URLs on loopback/private addresses "
-    "(local testing only)",
-    "HOLDMUSIC_BUCKET": "bucket",
-    "HOLDMUSIC_PREFIX": "key prefix",
-    "HOLDMUSIC_PUBLIC_BASE_URL": "public URL of the bucket root",
-    "HOLDMUSIC_ENDPOINT_URL": "S3-compatible endpoint",
-    "HOLDMUSIC_REGION": "storage region",
-    "HOLDMUSIC_ACL": "none or public-read",
-    "HOLDMUSIC_CACHE_CONTROL": "Cache-Control of uploaded objects",
-}
+    from holdmusic.storesettings import StorageSettings
 
 
 class SettingError(UsageError):
@@ -108,6 +88,15 @@ class Environment:
         """Storage settings: what was ``given`` (options), else the environment's
         HOLDMUSIC_* values, else the defaults; boto3's AWS_ENDPOINT_URL[_S3] apply when
         no endpoint is given. Raises a usage error for a bad value."""
+        # Here, not at the top: `holdmusic validate` reads the environment too, and never
+        # needs the storage settings.
+        from holdmusic.storesettings import (
+            DEFAULT_CACHE_CONTROL,
+            DEFAULT_PREFIX,
+            StorageSettings,
+            resolve_endpoint,
+        )
+
         env = self.storage
 
         def pick(name: str, var: str, default: Any = None) -> Any:

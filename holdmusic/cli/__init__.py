@@ -15,7 +15,6 @@ import difflib
 import functools
 import importlib
 import io
-import json
 import os
 import signal
 import sys
@@ -187,6 +186,8 @@ def _usage_failure(exc: click.exceptions.UsageError, argv: Sequence[str]) -> NoR
     where = ctx.command_path if ctx is not None else "holdmusic"
     message = f"{exc.format_message()} (see '{where} --help')"
     if _wants_json(argv):
+        import json  # only for --json: a text run does not load it
+
         problem = app.Problem("usage", "error", message)
         click.echo(json.dumps(app.Failure(problem).to_dict(), indent=2))
     click.secho(f"error: {printable(message)}", fg="red", err=True)
@@ -206,6 +207,8 @@ def _fail(ctx: click.Context, exc: BaseException, code: int) -> NoReturn:
 
         traceback.print_exc()
     if ctx.meta.get("holdmusic.json"):
+        import json  # only for --json: a text run does not load it
+
         click.echo(json.dumps(app.Failure(problem).to_dict(), indent=2))
     if isinstance(exc, KeyboardInterrupt):
         signum = getattr(exc, "signum", signal.SIGINT)

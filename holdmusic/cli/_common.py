@@ -9,7 +9,6 @@ which loads nothing heavy).
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import signal
@@ -58,6 +57,8 @@ def plural(n: int, noun: str) -> str:
 
 
 def print_json(value: Any) -> None:
+    import json  # only for --json: a text run does not load it
+
     click.echo(json.dumps(value, indent=2))
 
 
