@@ -84,6 +84,26 @@ class Verdict:
     def duration_seconds(self) -> float | None:
         return self.info.duration_seconds if self.info else None
 
+    def status(self, strict: bool = False) -> str:
+        """validate's word for it: ``PASSED``, ``PASSED, with warnings`` or ``FAILED``."""
+        if not self.passed(strict):
+            return "FAILED"
+        return "PASSED, with warnings" if self.warnings else "PASSED"
+
+    def describe(self) -> str:
+        """`` (42.318 s, 341,207 bytes, MPEG-1 44.1 kHz mono VBR 64 kbit/s)``, as validate
+        prints it after the status, or nothing when the file was not walked."""
+        info = self.info
+        if info is None:
+            return ""
+        f = info.format
+        channels = "mono" if f.channels == 1 else "stereo"
+        return (
+            f" ({info.duration_seconds:.3f} s, {self.size_bytes:,} bytes, "
+            f"MPEG-{f.mpeg_version} {f.sample_rate / 1000:g} kHz {channels} "
+            f"{f.bitrate_mode} {f.bitrate_kbps:.0f} kbit/s)"
+        )
+
     def to_dict(self, strict: bool = False) -> dict[str, Any]:
         info = self.info
         fmt = None

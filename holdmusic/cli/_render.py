@@ -61,23 +61,7 @@ def status_counts(counts: dict[str, int]) -> str:
 
 
 def verdict_status(verdict: app.Verdict, strict: bool) -> str:
-    if not verdict.passed(strict):
-        return "FAILED"
-    return "PASSED, with warnings" if verdict.warnings else "PASSED"
-
-
-def describe(verdict: app.Verdict) -> str:
-    """`` (42.318 s, 341,207 bytes, 44.1 kHz mono VBR ~64 kbit/s)`` or nothing."""
-    info = verdict.info
-    if info is None:
-        return ""
-    f = info.format
-    channels = "mono" if f.channels == 1 else "stereo"
-    return (
-        f" ({info.duration_seconds:.3f} s, {verdict.size_bytes:,} bytes, "
-        f"MPEG-{f.mpeg_version} {f.sample_rate / 1000:g} kHz {channels} "
-        f"{f.bitrate_mode} {f.bitrate_kbps:.0f} kbit/s)"
-    )
+    return verdict.status(strict)
 
 
 def verdict_lines(verdict: app.Verdict, strict: bool, *, note: str | None = None) -> list[str]:
@@ -86,7 +70,7 @@ def verdict_lines(verdict: app.Verdict, strict: bool, *, note: str | None = None
     lines = [
         f"Checking {show(verdict.path)}: "
         + click.style(s, fg=_VERDICT_COLOURS[s])
-        + describe(verdict)
+        + verdict.describe()
     ]
     if note:
         lines.append(f"  {show(note)}")

@@ -114,30 +114,10 @@ class Checked:
 def _checked(verdict: app.Verdict) -> Checked:
     return Checked(
         item=verdict.to_dict(),
-        status=_status(verdict),
-        details=_describe(verdict),
+        status=verdict.status(),
+        details=verdict.describe(),
         is_mp3=verdict.info is not None,
         duration_seconds=verdict.duration_seconds,
-    )
-
-
-def _status(verdict: app.Verdict) -> str:
-    if not verdict.ok:
-        return "FAILED"
-    return "PASSED, with warnings" if verdict.warnings else "PASSED"
-
-
-def _describe(verdict: app.Verdict) -> str:
-    """As ``holdmusic validate`` prints it after the status."""
-    info = verdict.info
-    if info is None:
-        return ""
-    f = info.format
-    channels = "mono" if f.channels == 1 else "stereo"
-    return (
-        f" ({info.duration_seconds:.3f} s, {verdict.size_bytes:,} bytes, "
-        f"MPEG-{f.mpeg_version} {f.sample_rate / 1000:g} kHz {channels} "
-        f"{f.bitrate_mode} {f.bitrate_kbps:.0f} kbit/s)"
     )
 
 
@@ -487,8 +467,8 @@ def audit(ctx: Context, *, listen: bool = False) -> list[dict[str, Any]]:
         out.append(
             {
                 **d,
-                "page_status": _status(a.verdict),
-                "page_details": _describe(a.verdict),
+                "page_status": a.verdict.status(),
+                "page_details": a.verdict.describe(),
                 "name_prefix": config.name_prefix if config is not None else None,
                 "phone_number": config.phone_number if config is not None else None,
             }
