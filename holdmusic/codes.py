@@ -55,7 +55,12 @@ _ALL = [
         ("not_mp3", "not an MP3: says what it is instead; `holdmusic fix` converts audio"),
         ("free_format", "a free-format MP3, which decoders refuse"),
         ("too_long", "not under the duration limit (Daily: 60 s)"),
-        ("no_audio", "a decoder outputs nothing, or only digital silence"),
+        (
+            "no_audio",
+            "a decoder outputs nothing (a tag, an Info frame and one cut frame), every frame "
+            "is digital silence, or it plays as silence (below -60 dBFS by every frame's side "
+            "information)",
+        ),
         ("corrupt_audio", "most frames would not decode"),
         (
             "polyglot",

@@ -62,9 +62,12 @@ def _parts(path: str) -> tuple[str, ...]:
 # Worker processes pay off once the work outlasts starting them (a fork, a pool, results
 # pickled back: about a tenth of a second on a small machine). The work is estimated
 # from what one check costs here (benchmarks/bench_validate.py): a fixed part per file
-# (stat, open, tags) and a part per byte (the walk).
-_SECONDS_PER_FILE = 0.0004
-_SECONDS_PER_BYTE = 1.5e-9
+# (stat, open, tags, side-info checks) and a part per byte (reading, the walk). Measured
+# again after issue 17 made the walk faster: 300 files of 30-60 s (174 MB) are about 0.2 s
+# of work, and a pool (~40 ms to start on a 2-CPU machine, more when it is busy) made them
+# slower, not faster; a thousand such files are worth two processes.
+_SECONDS_PER_FILE = 0.0003
+_SECONDS_PER_BYTE = 0.5e-9
 _PARALLEL_FROM_SECONDS = 0.25
 
 

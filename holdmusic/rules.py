@@ -361,9 +361,9 @@ def _judge(info: audio.AudioInfo, limits: Limits) -> list[Problem]:
                 f"{seconds:.3f} s is not under the {limits.max_seconds:g} s limit{why}; trim it",
             )
         )
-    problems.extend(
+    problems.extend(  # errors first: they are the verdict, the walk's warnings explain it
         Problem(f.code, "error" if f.error else "warning", f.message, f.offset)
-        for f in info.findings
+        for f in sorted(info.findings, key=lambda f: not f.error)
     )
     if any(p.code in ("no_audio", "corrupt_audio") for p in problems):
         # An unusable file: advice about bitrate or stereo would only bury the reason.

@@ -574,7 +574,9 @@ def test_workers_follow_the_amount_of_work(tmp_path: Path, mp3s: dict[str, Made]
     small.write_bytes(mp3s["short_10s"].path.read_bytes()[:30_000])
     assert files.workers_for([str(small)] * 364) == 1  # 364 small files: one process wins
     assert files.workers_for([str(small)] * 3, jobs=4) == 4  # -j wins
-    big = [str(mp3s["cbr_stereo_128k"].path)] * 300  # 300 files of 30 s: 144 MB
+    # 300 files of 30 s (144 MB): ~0.15 s of work since issue 17, less than a pool costs
+    assert files.workers_for([str(mp3s["cbr_stereo_128k"].path)] * 300) == 1
+    big = [str(mp3s["cbr_stereo_128k"].path)] * 1000  # 1,000 of them: 481 MB
     assert files.workers_for(big) == min(2, len(os.sched_getaffinity(0)))
 
 
