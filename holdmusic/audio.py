@@ -1399,14 +1399,14 @@ class _Quiet:
 
 
 def _quiet_start(buf: Buffer, w: _Walk, end: int, skip: int) -> _Quiet:
-    """Walk the frames from the start while they stay inaudible (below -60 dBFS by
-    :func:`_granule_levels`): the leading digital silence (no spectral line above
-    -80 dBFS), and whether the whole stream is digital silence or inaudible.
+    """Walk the frames from the start: the leading digital silence (no spectral line above
+    -80 dBFS, as before issue 17), and whether the whole stream is inaudible (below -60 dBFS
+    by :func:`_granule_levels`) or, on top of that, digital silence.
 
-    Every frame is judged, in order, up to the first one that could be heard, so music
-    stops the loop within a frame or two, and a file is called silent only when every frame
-    (up to a minute of them) was judged. A granule's sound spreads over the two granules
-    after it, so around a transient the levels of three granules are added up.
+    Every frame is judged, in order, until the leading silence has ended and a frame could
+    be heard, so music stops the loop within a frame or two, and a file is called silent
+    only when every frame (up to a minute of them) was judged. A granule's sound spreads
+    over the two granules after it, so around a transient three granules are added up.
     """
     h = w.segments[0].first
     spf = h.samples_per_frame
@@ -1415,6 +1415,7 @@ def _quiet_start(buf: Buffer, w: _Walk, end: int, skip: int) -> _Quiet:
     silent = judged = cut = 0
     loudest = 0.0
     leading = everywhere = True  # digital silence so far: from the start, in every frame
+    inaudible = True  # nothing could be heard so far
     recent: list[tuple[float, bool]] = [(0.0, False), (0.0, False)]  # two granules before
     # An impulse coded in long blocks can play 30 dB louder than its loudest line: only an
     # encoder that codes transients in short blocks earns the "likely" level of a long block.
@@ -1435,15 +1436,16 @@ def _quiet_start(buf: Buffer, w: _Walk, end: int, skip: int) -> _Quiet:
             lines = max(lines, line)
             recent = [(b, tb), (level, transient)]
         loudest = max(loudest, frame)
-        if frame >= _INAUDIBLE_AMPLITUDE:
-            break
+        inaudible = inaudible and frame < _INAUDIBLE_AMPLITUDE
         quiet = lines < _SILENT_AMPLITUDE
         leading = leading and quiet
         everywhere = everywhere and quiet
         silent += leading
         judged += 1
+        if not (leading or inaudible):
+            break
     samples = silent * spf - skip
-    everything = judged > 0 and judged + cut == len(positions)
+    everything = inaudible and judged > 0 and judged + cut == len(positions)
     return _Quiet(max(0.0, samples / h.sample_rate), everything and everywhere, everything, loudest)
 
 

@@ -603,7 +603,7 @@ def test_quiet_but_audible_audio_is_never_called_silent(
         _lame(_clicks(tmp_path / "clicks.wav", -40)),
         _lame(_clicks(tmp_path / "clicks.wav", -40), "-b", "16"),
         _shine(_clicks(tmp_path / "clicks.wav", -42), 128),
-        _shine(_clicks(tmp_path / "clicks.wav", -36), 32),
+        _shine(_clicks(tmp_path / "clicks.wav", -42), 32),  # was "digital silence" before
     ]
     for path in files:
         assert ffmpeg_peak(path) > INAUDIBLE_PEAK, path.name  # audible, as decoded

@@ -56,6 +56,7 @@ def test_bench_validate_runs_every_tool() -> None:
     out = _run(
         "bench_validate.py",
         *("--n", "4", "--reps", "1", "--startup-runs", "1", "--ffprobe-files", "2"),
+        *("--whole-reps", "1"),
     )
     assert "4 files," in out
     assert "ffprobe ran on 2 of the 4 files" in out
@@ -66,6 +67,7 @@ def test_bench_validate_runs_every_tool() -> None:
         "d) ffprobe -count_packets per file",
         "holdmusic within 3x of the mutagen loop:",
         "holdmusic at least 30x faster than ffprobe:",
+        "whole process, holdmusic validate DIR within 3x of the mutagen process:",
         "holdmusic validate one.mp3",
         "holdmusic validate -j 1 DIR",
     ):
