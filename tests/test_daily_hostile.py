@@ -279,7 +279,10 @@ def test_all_429_stops_a_batch_within_the_breaker(daily: DailyStandIn, tmp_path:
     assert daily.count(status=429) == sent and daily.count("PUT") == 0
     statuses = [i.status for i in result.items]
     assert set(statuses) <= {"failed", "not_attempted"}
-    assert statuses.count("not_attempted") >= 100 - 8
+    # A config is `failed` only if a request was sent for it; how many configs the 20-odd
+    # requests were spread over depends on scheduling (a worker whose config ran out of
+    # attempts takes the next), so the bound is the requests, not the workers.
+    assert statuses.count("not_attempted") >= 100 - sent
     report = json.loads((tmp_path / "run.json").read_text())
     not_attempted = [i for i in report["items"] if i["status"] == "not_attempted"]
     assert all(i["error"] == f"not attempted: {stopped}" for i in not_attempted)
@@ -300,7 +303,8 @@ def test_retry_after_20_everywhere_stops_at_the_first_retry(daily: DailyStandIn)
     assert stopped is not None and "429" in stopped
     assert daily.count() < 20  # the time rule, well before the streak of 20
     assert all(isinstance(e, DailyError) for e in found.values())
-    assert sum(isinstance(e, DailyCircuitOpen) for e in found.values()) >= 100 - 16
+    # every config no request was sent for is refused by the open breaker
+    assert sum(isinstance(e, DailyCircuitOpen) for e in found.values()) >= 100 - daily.count()
 
 
 def test_a_refused_connection_trips_the_breaker_fast() -> None:
