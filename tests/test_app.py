@@ -73,7 +73,7 @@ def test_the_report_says_complete_only_when_the_run_ended_by_itself(tmp_path: Pa
 
 
 def test_problems_carry_registered_codes_only() -> None:
-    with pytest.raises(ValueError, match="not in holdmusic.codes.REGISTRY"):
+    with pytest.raises(ValueError, match=r"not in holdmusic\.codes\.REGISTRY"):
         Problem("no_such_code", "error", "x")
     with pytest.raises(ValueError, match="never a warning"):
         Problem("not_found", "warning", "x")
@@ -379,9 +379,11 @@ def test_daily_answers_map_to_errors_and_problem_codes(
 ) -> None:
     from holdmusic.daily import DailyError
 
-    with _client(lambda req: httpx.Response(status, json=body)) as client:
-        with pytest.raises(DailyError) as info:
-            client.get_config("cfg-1")
+    with (
+        _client(lambda req: httpx.Response(status, json=body)) as client,
+        pytest.raises(DailyError) as info,
+    ):
+        client.get_config("cfg-1")
     assert type(info.value).__name__ == kind
     assert app.problem_for(info.value).code == code
     assert not app.is_usage(info.value)

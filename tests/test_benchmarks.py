@@ -7,8 +7,8 @@ Speed itself is measured by ``benchmarks/*.py``, never asserted here.
 from __future__ import annotations
 
 import math
-import re
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -125,7 +125,9 @@ def test_batch_report_writes_grow_linearly(stack: Stack, tmp_path: Path) -> None
                 pipeline.Assigned(config_id=a.config_id, file=a.file, name=a.given)
                 for a in manifest.read(str(tmp_path / "m.csv"))
             ],
-            S3Store(app.Environment.from_env(os.environ).storage_settings(bucket=stack.public_bucket)),
+            S3Store(
+                app.Environment.from_env(os.environ).storage_settings(bucket=stack.public_bucket)
+            ),
             client,
             recorder,
             allow_private=True,

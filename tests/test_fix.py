@@ -834,7 +834,10 @@ def test_several_inputs_refusals(tmp_path: Path, cli: Cli) -> None:
     a = tmp_path / "a.wav"
     ffmpeg("-f", "lavfi", "-i", "sine", "-t", "1", str(a))
     for args, words in [
-        ([str(a), str(a), "-o", str(tmp_path / "x.mp3")], "with several inputs, the output names a folder"),
+        (
+            [str(a), str(a), "-o", str(tmp_path / "x.mp3")],
+            "with several inputs, the output names a folder",
+        ),
         ([str(a), "-o", f"{tmp_path}/missing/"], "no such folder (create it first)"),
         ([str(a), str(a)], "would both be written to"),
     ]:

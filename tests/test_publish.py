@@ -23,8 +23,17 @@ WELCOME = SAMPLES / "welcome-mono.mp3"
 CALM = SAMPLES / "calm-vbr.mp3"
 OLD = "https://cdn.example.com/hold/old.mp3"
 CONFIG_KEYS = {
-    "config_id", "file", "sha256", "url", "previous_url", "status", "error",
-    "stored_url", "changed_fields", "note", "ok",
+    "config_id",
+    "file",
+    "sha256",
+    "url",
+    "previous_url",
+    "status",
+    "error",
+    "stored_url",
+    "changed_fields",
+    "note",
+    "ok",
 }  # the same as a batch report item's (issue 18)
 
 Cli = Callable[..., Result]

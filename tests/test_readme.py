@@ -92,7 +92,7 @@ def test_the_problem_code_table_is_the_registry_both_ways() -> None:
     for line in _section("codes").splitlines()[2:]:
         cells = [c.strip() for c in line.strip("|").split("|")]
         rows[cells[0].strip("`")] = cells[1]
-    assert set(rows) == set(REGISTRY), (set(rows) ^ set(REGISTRY))
+    assert set(rows) == set(REGISTRY), set(rows) ^ set(REGISTRY)
     for code, severity in rows.items():
         assert severity == REGISTRY[code].severity_text, code
 

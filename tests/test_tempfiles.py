@@ -31,9 +31,8 @@ def test_ctrl_c_right_after_the_part_file_is_made_leaves_nothing(
 ) -> None:
     _interrupting_mkstemp(monkeypatch)
     reached = False
-    with pytest.raises(KeyboardInterrupt):
-        with tempfiles.partial_file(str(tmp_path / "o.mp3")):
-            reached = True
+    with pytest.raises(KeyboardInterrupt), tempfiles.partial_file(str(tmp_path / "o.mp3")):
+        reached = True
     assert not reached  # the deferred Ctrl-C is delivered before any work starts
     assert list(tmp_path.iterdir()) == []
 

@@ -20,10 +20,10 @@ import sys
 import termios
 import wave
 from collections.abc import Mapping
+from fcntl import ioctl
 from pathlib import Path
 
 import pytest
-from fcntl import ioctl
 
 from tests.conftest import SAMPLES, Stack
 from tests.test_batch import set_elsewhere
@@ -131,8 +131,7 @@ def test_a_batch_with_hostile_names_runs_to_the_end_on_a_terminal(
     ids = [stack.daily.add_config(hold_music_url=f"https://x.example/{HOSTILE}") for _ in range(3)]
     manifest = tmp_path / "m.csv"
     manifest.write_text(
-        "config_id,file\n"
-        f"{ids[0]},bad[/x]\x1b[2J.mp3\n{ids[1]},good.mp3\n{ids[2]},good.mp3\n"
+        f"config_id,file\n{ids[0]},bad[/x]\x1b[2J.mp3\n{ids[1]},good.mp3\n{ids[2]},good.mp3\n"
     )
     code, out = on_terminal(
         "batch", str(manifest), "--skip-invalid", "--report", "run.json", env=env, cwd=tmp_path

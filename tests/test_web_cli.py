@@ -124,6 +124,47 @@ def test_two_starts_make_two_tokens(stack: Stack, tmp_path: Path) -> None:
     assert links[0] != links[1]
 
 
+_CTRL_C_AT_THE_LINK = (
+    "import os, signal, sys\n"
+    "import click\n"
+    "echo = click.echo\n"
+    "def echo_then_ctrl_c(message=None, *args, **kwargs):\n"
+    "    echo(message, *args, **kwargs)\n"
+    "    if str(message).startswith('Log in:'):\n"
+    "        os.kill(os.getpid(), signal.SIGINT)  # the user's Ctrl-C, the instant it shows\n"
+    "click.echo = echo_then_ctrl_c\n"
+    "from holdmusic.cli import main\n"
+    "sys.argv = ['holdmusic', *sys.argv[1:]]\n"
+    "main()\n"
+)
+
+
+def test_a_ctrl_c_the_instant_the_link_shows_stops_the_server(stack: Stack, tmp_path: Path) -> None:
+    """CI found a serve still running 30 s after its Ctrl-C: the link was printed before
+    the server handled SIGINT, and the interrupt was lost in an import. The link is now
+    printed only once Ctrl-C is the server's; here it comes at that exact moment."""
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _CTRL_C_AT_THE_LINK,
+            "serve",
+            "--port",
+            "0",
+            "--reports-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert "Log in: http://127.0.0.1:" in p.stdout
+    assert p.returncode == 0, p.stderr
+    assert "holdmusic serve: stopped; the work area is deleted" in p.stderr
+    assert "Aborted" not in p.stderr and "Traceback" not in p.stderr
+
+
 def test_with_a_users_file_serve_prints_no_token(stack: Stack, tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
     users = tmp_path / "users.json"
     token = cli("serve-user", "add", "ana", "--users", str(users)).stdout.strip()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+import sys
 from typing import Any
 
 import click
@@ -173,12 +174,22 @@ def serve(
     sock = _bind(host, port)
     shown = f"[{host}]" if ":" in host else host
     base = f"http://{shown}:{sock.getsockname()[1]}"
+
+    def ready() -> None:
+        # Printed from the app's start-up, once uvicorn handles Ctrl-C: a Ctrl-C sent as
+        # soon as the link appears stops the server (before, it could land in an import
+        # and be lost, leaving the server running).
+        click.echo(f"holdmusic serve: {base}/ (Ctrl-C stops it)", err=True)
+        if token is not None:
+            click.echo(f"Log in: {base}/login?token={token}")
+        else:
+            click.echo(
+                f"Log in: {base}/login?token=TOKEN (each user's token from 'serve-user add')"
+            )
+        sys.stdout.flush()
+
+    config.on_ready = ready
     app = create_app(config)
-    click.echo(f"holdmusic serve: {base}/ (Ctrl-C stops it)", err=True)
-    if token is not None:
-        click.echo(f"Log in: {base}/login?token={token}")
-    else:
-        click.echo(f"Log in: {base}/login?token=TOKEN (each user's token from 'serve-user add')")
     configure_logging()
     server = uvicorn.Server(
         uvicorn.Config(
