@@ -575,10 +575,11 @@ class Loudness:
     true_peak_dbtp: float
 
 
-def measure(av: Any, frames: Iterable[Any], peak: str = "true") -> Loudness:
+def measure(av: Any, frames: Iterable[Any], peak: str | None = "true") -> Loudness:
     """BS.1770 integrated loudness and true peak, as ffmpeg's ``ebur128=peak=true`` reports
     them (the filter itself does the work; its per-frame metadata carries the running values).
-    ``peak="sample"`` reads sample peaks instead: much cheaper, and enough for an estimate.
+    ``peak="sample"`` reads sample peaks instead: much cheaper, and enough for an estimate;
+    ``peak=None`` measures the loudness alone (the peak comes back as -inf).
 
     Every sample counts: the filter writes its running peak only when a 100 ms block
     completes, so the peak is read from a second meter whose input has :data:`PEAK_PAD`
@@ -603,16 +604,15 @@ class PeakAndLoudness:
     """Two ``ebur128`` meters fed the same frames, read as the frames pass (nothing is
     kept): loudness from the plain one, the peak from one whose input ends in padding."""
 
-    def __init__(self, av: Any, first: Any, peak: str = "true") -> None:
+    def __init__(self, av: Any, first: Any, peak: str | None = "true") -> None:
         self.peak = peak
-        pad = ("apad", f"pad_len={math.ceil(first.sample_rate * PEAK_PAD_SECONDS)}")
-        self.fan = Fan(
-            av,
-            first,
-            [],
-            [[("ebur128", "metadata=1")], [pad, _meter(peak)]],
-            [self._loudness, self._peak],
-        )
+        branches: list[list[tuple[str, str]]] = [[("ebur128", "metadata=1")]]
+        readers = [self._loudness]
+        if peak is not None:  # None: the loudness alone, at half the cost
+            pad = ("apad", f"pad_len={math.ceil(first.sample_rate * PEAK_PAD_SECONDS)}")
+            branches.append([pad, _meter(peak)])
+            readers.append(self._peak)
+        self.fan = Fan(av, first, [], branches, readers)
         self.integrated = -math.inf
         self.top = 0.0
 
@@ -668,7 +668,7 @@ class Fan:
         self.readers = readers
 
     def push(self, frame: Any) -> None:
-        if frame is not None:
+        if frame is not None and frame.pts is not None:  # (never written while shared)
             frame.pts = None
         self.graph.push(frame)
         for sink, read in zip(self.sinks, self.readers, strict=True):
@@ -677,6 +677,68 @@ class Fan:
                     read(sink.pull())
                 except (self.av.BlockingIOError, self.av.EOFError):
                     break
+
+
+class FanThread:
+    """A :class:`Fan` run by a thread of its own, fed through a short queue in batches of
+    frames (a hand-over per frame costs more than it saves): FFmpeg's filters leave the
+    GIL while they work, so a second fan measures beside the first on another core.
+    ``close()`` waits for it to finish (and raises what it raised); ``abandon()`` stops it
+    without waiting for its work (an error, Ctrl-C)."""
+
+    _BATCH_FRAMES = 32
+    _QUEUE_BATCHES = 4
+
+    def __init__(self, fan: Fan) -> None:
+        import queue
+        import threading
+
+        self.fan = fan
+        self.batch: list[Any] = []
+        self.batches: queue.Queue[list[Any] | None] = queue.Queue(self._QUEUE_BATCHES)
+        self.error: BaseException | None = None
+        self.abandoned = False
+        self.thread = threading.Thread(target=self._run, name="holdmusic-fan", daemon=True)
+        self.thread.start()
+
+    def push(self, frame: Any) -> None:
+        if self.error is not None:
+            raise self.error
+        self.batch.append(frame)
+        if len(self.batch) >= self._BATCH_FRAMES:
+            self.batches.put(self.batch)
+            self.batch = []
+
+    def _run(self) -> None:
+        ended = False
+        try:
+            while (batch := self.batches.get()) is not None:
+                for frame in batch:
+                    if self.abandoned:
+                        break
+                    self.fan.push(frame)
+            ended = True
+            if not self.abandoned:
+                self.fan.push(None)
+        except BaseException as exc:  # handed to the feeding thread
+            self.error = exc
+            while not ended and self.batches.get() is not None:  # let the feeder go on
+                pass
+
+    def close(self) -> None:
+        if self.batch:
+            self.batches.put(self.batch)
+            self.batch = []
+        self.batches.put(None)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+    def abandon(self) -> None:
+        if self.thread.is_alive():
+            self.abandoned = True
+            self.batches.put(None)
+            self.thread.join()
 
 
 def _meter(peak: str) -> tuple[str, str]:

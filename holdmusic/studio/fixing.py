@@ -505,6 +505,7 @@ def fix(
     so a failure or Ctrl-C leaves nothing behind, and nothing that fails validation; the
     input is only ever read.
     """
+
     from holdmusic.studio import listening
 
     av = load_av("holdmusic fix")
@@ -570,7 +571,7 @@ def fix(
             f"{path}: only {max(0.0, region_len / rate):.3f} s of audio; too short to make "
             "hold music from"
         )
-    first = measure(av, frames, peak="sample")
+    first = measure(av, frames, peak=None)
     if not math.isfinite(first.integrated_lufs):
         raise StudioError(f"{path}: the audio is silent (below BS.1770's gate); nothing to fix")
     gain_guess = s.loudness_lufs - first.integrated_lufs
@@ -683,8 +684,15 @@ def fix(
         shelves_tried = False
         while True:
             passes += 1
-            _render_mp3(av, shaped, n, gain, ceiling if limited else None, tmp, s, wrap)
-            heard = listening.listen(tmp, name=output)
+            heard, heard_samples = _render_mp3(
+                av, shaped, n, gain, ceiling if limited else None, tmp, s, wrap, output
+            )
+            file_seconds = walked_seconds(tmp, "mp3")
+            if file_seconds is None or round(file_seconds * rate) != heard_samples:
+                # FFmpeg's MP3 muxer sometimes writes less end padding into the LAME tag
+                # than LAME added (2 lengths in 32 here): the file then plays a few samples
+                # of the encoder's tail more than was heard. Hear the file itself.
+                heard = listening.listen(tmp, name=output)
             after = Loudness(
                 heard.loudness_lufs if heard.loudness_lufs is not None else -math.inf,
                 heard.true_peak_dbtp if heard.true_peak_dbtp is not None else -math.inf,
@@ -963,10 +971,13 @@ def _render_mp3(
     path: str,
     settings: FixSettings,
     wrap: int = 0,
-) -> None:
+    label: str | None = None,
+) -> tuple[rules.Listening, int]:
     """Gain, then a limiter on oversampled audio (so it sees inter-sample peaks), back to the
     output rate at exactly ``n`` samples, encoded CBR. With ``wrap`` (a loop), the filters
-    first hear the end before the start and the start after the end, then that is cut off."""
+    first hear the end before the start and the start after the end, then that is cut off.
+    Returns what :class:`_Hearing` measured in the packets as they were written, and how
+    many samples they decode to."""
     from holdmusic.studio.mixing import slice_frames
 
     rate = settings.sample_rate
@@ -992,12 +1003,54 @@ def _render_mp3(
             ("apad", f"whole_len={n}"),
         ]
     chain.append(("aformat", "sample_fmts=fltp"))
-    with av.open(path, "w", format="mp3") as out:
+    with av.open(path, "w", format="mp3") as out, _Hearing(av, label or path) as hearing:
         enc = out.add_stream("libmp3lame", rate=rate, layout=settings.layout, options=_LAME_OPTIONS)
         enc.bit_rate = settings.bitrate_kbps * 1000
         for frame in _Chain(av, frames[0], chain).run(frames):
             frame.pts = None
             for packet in enc.encode(frame):
+                hearing.hear(packet)
                 out.mux(packet)
         for packet in enc.encode(None):
+            hearing.hear(packet)
             out.mux(packet)
+    return hearing.heard(), hearing.listener.samples
+
+
+class _Hearing:
+    """What a caller will hear in the MP3 being written, measured while it is written.
+
+    Each packet the encoder makes is decoded here, before it is written, with the decoder
+    FFmpeg opens the file with (``mp3float``); the packets carry LAME's start delay and
+    end padding as skip-samples side data, which the decoder applies as the MP3 demuxer
+    does from the file's LAME tag, so the frames are the file's, sample for sample (a test
+    holds this against :func:`listening.listen` on the file). The meters run in threads of
+    their own: encoding and filtering leave the GIL, so on two cores hearing the output
+    costs a fraction of decoding and measuring the file afterwards."""
+
+    def __init__(self, av: Any, label: str) -> None:
+        from holdmusic.studio import listening
+
+        self.decoder = av.CodecContext.create("mp3float", "r")
+        self.listener = listening.Listener(av, label, background=True)
+        self.result: rules.Listening | None = None
+
+    def __enter__(self) -> _Hearing:
+        return self
+
+    def hear(self, packet: Any) -> None:
+        for frame in self.decoder.decode(packet):
+            self.listener.push(frame)
+
+    def __exit__(self, kind: object, exc: object, tb: object) -> None:
+        try:
+            if exc is None:
+                for frame in self.decoder.decode(None):
+                    self.listener.push(frame)
+                self.result = self.listener.finish()
+        finally:
+            self.listener.__exit__(kind, exc, tb)  # stops its threads on an error or Ctrl-C
+
+    def heard(self) -> rules.Listening:
+        assert self.result is not None
+        return self.result

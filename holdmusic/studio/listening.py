@@ -10,6 +10,7 @@ from holdmusic import rules
 from holdmusic.studio import (
     PEAK_PAD_SECONDS,
     Fan,
+    FanThread,
     StudioError,
     _audio_stream,
     _db,
@@ -70,55 +71,99 @@ def listen(
         )
     except av.FFmpegError as exc:
         raise StudioError(f"{label}: cannot decode it: {exc}") from None
-    m = _Measures()
-    with container:
+    with container, Listener(av, label) as listener:
         stream = _audio_stream(label, container)
-        fan: Fan | None = None
-        samples = rate = 0
-        layout = ""
         for frame in _decoded(label, container, stream):
-            if fan is None:
-                rate, layout = frame.sample_rate, frame.layout.name
-                mono = ("aformat", "sample_fmts=flt:channel_layouts=mono")
-                detect = f"noise={rules.SILENCE_DBFS}dB:d={_MIN_SILENCE_SECONDS}"
-                pad = ("apad", f"pad_len={math.ceil(rate * PEAK_PAD_SECONDS)}")
-                fan = Fan(
-                    av,
-                    frame,
-                    # Big frames: fewer trips through Python, and astats writes its
-                    # metadata once per frame.
-                    [("asetnsamples", f"n={_BLOCK}:p=0")],
-                    [
-                        [("ebur128", "metadata=1")],
-                        [pad, _meter("true")],
-                        [("asetpts", "N/SR/TB"), ("silencedetect", detect), mono, _RMS],
-                        [mono, *_PHONE_BAND, _RMS],
-                    ],
-                    [m.loudness, m.peak, m.silence, m.band],
-                )
-            elif frame.sample_rate != rate or frame.layout.name != layout:
-                raise StudioError(
-                    f"{label}: the audio format changes mid-stream ({rate} Hz {layout} → "
-                    f"{frame.sample_rate} Hz {frame.layout.name})"
-                )
-            samples += frame.samples
-            fan.push(frame)
-            if max_seconds is not None and samples >= max_seconds * rate:
+            listener.push(frame)
+            if max_seconds is not None and listener.samples >= max_seconds * listener.rate:
                 break
-        if fan is None:
-            raise StudioError(f"{label}: the audio stream holds no decodable audio")
-        fan.push(None)
-    total = samples / rate
-    trailing = total - m.silence_start if m.silence_start is not None else 0.0
-    silent = not math.isfinite(m.full_db) or m.full_db <= -150
-    share = None if silent else min(1.0, 10 ** ((m.band_db - m.full_db) / 10))
-    return rules.Listening(
-        loudness_lufs=m.integrated if m.integrated > -70.0 else None,
-        true_peak_dbtp=_db(m.top) if m.top > 0 else None,
-        phone_band_share=share,
-        trailing_silence_seconds=trailing,
-        longest_silence_seconds=m.longest_inside,
-    )
+        return listener.finish()
+
+
+class Listener:
+    """:func:`listen`'s meters, fed decoded frames one at a time (``push``) and read once
+    at the end (``finish``). The true-peak meter, the costliest, runs in a thread of its
+    own. ``fix`` feeds one made with ``background=True`` (every meter in one thread) the
+    frames of its encoder's packets as it encodes, so hearing the result costs little more
+    than making it."""
+
+    def __init__(self, av: Any, label: str, *, background: bool = False) -> None:
+        self.av = av
+        self.label = label
+        self.background = background  # every meter in threads: the feeder only hands over
+        self.fan: Fan | FanThread | None = None
+        self.peaks: FanThread | None = None
+        self.samples = 0
+        self.rate = 0
+        self.layout = ""
+        self.measures = _Measures()
+
+    def __enter__(self) -> Listener:
+        return self
+
+    def __exit__(self, kind: object, exc: object, tb: object) -> None:
+        for lane in (self.fan, self.peaks):
+            if isinstance(lane, FanThread):
+                lane.abandon()  # after finish() it has ended already
+
+    def push(self, frame: Any) -> None:
+        if self.fan is None:
+            self.rate, self.layout = frame.sample_rate, frame.layout.name
+            mono = ("aformat", "sample_fmts=flt:channel_layouts=mono")
+            detect = f"noise={rules.SILENCE_DBFS}dB:d={_MIN_SILENCE_SECONDS}"
+            pad = ("apad", f"pad_len={math.ceil(self.rate * PEAK_PAD_SECONDS)}")
+            m = self.measures
+            # Big frames: fewer trips through Python, and astats writes its metadata once
+            # per frame.
+            common = [("asetnsamples", f"n={_BLOCK}:p=0")]
+            branches = [
+                [("ebur128", "metadata=1")],
+                [("asetpts", "N/SR/TB"), ("silencedetect", detect), mono, _RMS],
+                [mono, *_PHONE_BAND, _RMS],
+            ]
+            readers = [m.loudness, m.silence, m.band]
+            peak_branch = [pad, _meter("true")]
+            if self.background:
+                # One thread for every meter: the feeder (fix's encoder) keeps the other core.
+                fan = Fan(self.av, frame, common, [*branches, peak_branch], [*readers, m.peak])
+                self.fan = FanThread(fan)
+            else:
+                # The true peak (FFmpeg upsamples to 192 kHz for it: the costliest meter) in a
+                # thread of its own, beside the others.
+                self.fan = Fan(self.av, frame, common, branches, readers)
+                self.peaks = FanThread(Fan(self.av, frame, common, [peak_branch], [m.peak]))
+        elif frame.sample_rate != self.rate or frame.layout.name != self.layout:
+            raise StudioError(
+                f"{self.label}: the audio format changes mid-stream ({self.rate} Hz "
+                f"{self.layout} → {frame.sample_rate} Hz {frame.layout.name})"
+            )
+        self.samples += frame.samples
+        frame.pts = None  # before two threads read it
+        if self.peaks is not None:
+            self.peaks.push(frame)
+        self.fan.push(frame)
+
+    def finish(self) -> rules.Listening:
+        if self.fan is None:
+            raise StudioError(f"{self.label}: the audio stream holds no decodable audio")
+        if isinstance(self.fan, FanThread):
+            self.fan.close()
+        else:
+            self.fan.push(None)
+        if self.peaks is not None:
+            self.peaks.close()
+        m = self.measures
+        total = self.samples / self.rate
+        trailing = total - m.silence_start if m.silence_start is not None else 0.0
+        silent = not math.isfinite(m.full_db) or m.full_db <= -150
+        share = None if silent else min(1.0, 10 ** ((m.band_db - m.full_db) / 10))
+        return rules.Listening(
+            loudness_lufs=m.integrated if m.integrated > -70.0 else None,
+            true_peak_dbtp=_db(m.top) if m.top > 0 else None,
+            phone_band_share=share,
+            trailing_silence_seconds=trailing,
+            longest_silence_seconds=m.longest_inside,
+        )
 
 
 _BLOCK = 8192

@@ -100,7 +100,7 @@ def load_voice(av: Any, path: str, rate: int, layout: str, max_samples: int) -> 
         for out in chain.push(None):
             frames.append(out)
             total += out.samples
-    loudness = measure(av, frames, peak="sample").integrated_lufs
+    loudness = measure(av, frames, peak=None).integrated_lufs
     if not math.isfinite(loudness):
         raise StudioError(f"{path}: the announcement is silent (below BS.1770's gate)")
     spans = cutting.silences(av, frames, rate, loudness - _VOICE_SILENCE_LU)
@@ -125,11 +125,11 @@ def mix_announcements(
     around it, and the music ducked under every voice."""
     total = sum(f.samples for f in bed)
     placed: list[Placed] = []
-    whole = measure(av, bed, peak="sample").integrated_lufs
+    whole = measure(av, bed, peak=None).integrated_lufs
     for voice, at in voices:
         lo = max(0, at - round(BED_CONTEXT_SECONDS * rate))
         hi = min(total, at + voice.samples + round(BED_CONTEXT_SECONDS * rate))
-        around = measure(av, slice_frames(av, bed, lo, hi), peak="sample").integrated_lufs
+        around = measure(av, slice_frames(av, bed, lo, hi), peak=None).integrated_lufs
         bed_lufs = around if math.isfinite(around) else whole
         gain = bed_lufs + VOICE_OVER_BED_LU - voice.loudness_lufs
         placed.append(Placed(voice.path, at, voice.samples, gain))
