@@ -53,7 +53,8 @@ def listen(
     with true peak after a little padding (so the last, incomplete 100 ms block counts);
     ``silencedetect`` at -50 dBFS on all channels, then the RMS level of the mono
     fold-down; and the same RMS level after a 300-3400 Hz band-pass. The phone-band share
-    is the ratio of the two energies.
+    is the ratio of the two energies. (The true-peak branch is a graph of its own in a
+    thread of its own: see :class:`Listener`.)
 
     Frames are measured as they stream by and dropped: memory stays flat whatever the
     length. Decoding stops after ``max_seconds`` of audio when given. ``format``: the
