@@ -1024,9 +1024,11 @@ class _Hearing:
     FFmpeg opens the file with (``mp3float``); the packets carry LAME's start delay and
     end padding as skip-samples side data, which the decoder applies as the MP3 demuxer
     does from the file's LAME tag, so the frames are the file's, sample for sample (a test
-    holds this against :func:`listening.listen` on the file). The meters run in threads of
-    their own: encoding and filtering leave the GIL, so on two cores hearing the output
-    costs a fraction of decoding and measuring the file afterwards."""
+    holds this against :func:`listening.listen` on the file) — except where FFmpeg's MP3
+    muxer writes less end padding into the tag than LAME added: ``fix`` compares the
+    written file's length with :attr:`Listener.samples` and listens to the file then. The
+    meters run in a thread of their own: encoding leaves the GIL, so on two cores hearing
+    the output costs a fraction of decoding and measuring the file afterwards."""
 
     def __init__(self, av: Any, label: str) -> None:
         from holdmusic.studio import listening
