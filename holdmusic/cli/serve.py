@@ -176,9 +176,6 @@ def serve(
     base = f"http://{shown}:{sock.getsockname()[1]}"
 
     def ready() -> None:
-        # Printed from the app's start-up, once uvicorn handles Ctrl-C: a Ctrl-C sent as
-        # soon as the link appears stops the server (before, it could land in an import
-        # and be lost, leaving the server running).
         click.echo(f"holdmusic serve: {base}/ (Ctrl-C stops it)", err=True)
         if token is not None:
             click.echo(f"Log in: {base}/login?token={token}")
@@ -188,10 +185,18 @@ def serve(
             )
         sys.stdout.flush()
 
-    config.on_ready = ready
+    class Server(uvicorn.Server):
+        async def main_loop(self) -> None:
+            # The link is printed once uvicorn has started and handles Ctrl-C, from the
+            # loop whose end always leads to its clean shutdown: a Ctrl-C the instant the
+            # link shows stops the server (before, it could land in an import and be lost;
+            # and uvicorn 0.30 skips the shutdown for one that comes during start-up).
+            ready()
+            await super().main_loop()
+
     app = create_app(config)
     configure_logging()
-    server = uvicorn.Server(
+    server = Server(
         uvicorn.Config(
             app,
             log_config=None,

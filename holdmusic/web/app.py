@@ -70,9 +70,6 @@ class ServeConfig:
     work_parent: str | None = None  # where the private work area is made (tests)
     media_origins: tuple[str, ...] = ()  # where current hold music may be played from
     fix_available: bool | None = None  # None: ask the audio stage
-    # Called once the server is up: its Ctrl-C handling is in place, so whoever is told the
-    # link (a user, a test) can stop it with SIGINT from then on.
-    on_ready: Callable[[], None] | None = None
 
 
 @dataclass
@@ -1024,8 +1021,6 @@ def create_app(config: ServeConfig) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         state.work.open()
         state.studio = anyio.CapacityLimiter(STUDIO_THREADS)
-        if config.on_ready is not None:
-            config.on_ready()
         try:
             yield
         finally:
