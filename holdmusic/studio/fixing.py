@@ -687,7 +687,9 @@ def fix(
             heard, heard_samples = _render_mp3(
                 av, shaped, n, gain, ceiling if limited else None, tmp, s, wrap, output
             )
-            file_seconds = walked_seconds(tmp, "mp3")
+            # The validator's judgement of this pass's file; the last one is the output's.
+            checked = rules.check_path(tmp, limits)
+            file_seconds = checked.duration_seconds
             if file_seconds is None or round(file_seconds * rate) != heard_samples:
                 # FFmpeg's MP3 muxer sometimes writes less end padding into the LAME tag
                 # than LAME added (2 lengths in 32 here): the file then plays a few samples
@@ -740,7 +742,7 @@ def fix(
                 "— try a lower --loudness"
             )
         size = os.path.getsize(tmp)
-        verdict = replace(rules.check_path(tmp, limits), path=output)
+        verdict = replace(checked, path=output)
         if not verdict.ok:
             reasons = "; ".join(f"{p.code}: {p.message}" for p in verdict.errors)
             raise StudioError(f"{path}: the new MP3 would not pass ({reasons})")
