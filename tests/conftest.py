@@ -132,6 +132,14 @@ def run_cli() -> Callable[..., Result]:
 
 
 @pytest.fixture
+def daily_env(daily: DailyStandIn, monkeypatch: pytest.MonkeyPatch) -> DailyStandIn:
+    """The stand-in, with DAILY_API_KEY/DAILY_API_URL pointing at it (no storage)."""
+    monkeypatch.setenv("DAILY_API_KEY", daily.api_key)
+    monkeypatch.setenv("DAILY_API_URL", daily.url)
+    return daily
+
+
+@pytest.fixture
 def stack(
     s3_env: SeaweedS3,
     daily: DailyStandIn,

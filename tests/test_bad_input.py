@@ -21,13 +21,6 @@ Cli = Callable[..., Result]
 BAD_URLS = ("http://0177.0.0.1/x.mp3", "https://xn--/x.mp3")
 
 
-@pytest.fixture
-def daily_env(daily: DailyStandIn, monkeypatch: pytest.MonkeyPatch) -> DailyStandIn:
-    monkeypatch.setenv("DAILY_API_KEY", daily.api_key)
-    monkeypatch.setenv("DAILY_API_URL", daily.url)
-    return daily
-
-
 def one_line_error(r: Result, code: int = 1) -> str:
     assert r.exit_code == code, r.output
     assert "Traceback" not in r.output and "unexpected" not in r.output, r.output

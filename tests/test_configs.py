@@ -29,14 +29,6 @@ LONG_URL = (
 Cli = Callable[..., Result]
 
 
-@pytest.fixture
-def daily_env(daily: DailyStandIn, monkeypatch: pytest.MonkeyPatch) -> DailyStandIn:
-    """The stand-in, with DAILY_API_KEY/DAILY_API_URL pointing at it (no storage)."""
-    monkeypatch.setenv("DAILY_API_KEY", daily.api_key)
-    monkeypatch.setenv("DAILY_API_URL", daily.url)
-    return daily
-
-
 def upload(cli: Cli, path: Path, *args: str) -> str:
     r = cli("upload", str(path), *args)
     assert r.exit_code == 0, r.output

@@ -67,13 +67,6 @@ def fast_client(daily: DailyStandIn, key: str | None = None, **kw: Any) -> Daily
     return DailyClient(daily.api_key if key is None else key, daily.url, **options)
 
 
-@pytest.fixture
-def daily_env(daily: DailyStandIn, monkeypatch: pytest.MonkeyPatch) -> DailyStandIn:
-    monkeypatch.setenv("DAILY_API_KEY", daily.api_key)
-    monkeypatch.setenv("DAILY_API_URL", daily.url)
-    return daily
-
-
 def one_line_error(r: Result, code: int = 1) -> str:
     assert r.exit_code == code, r.output
     assert "Traceback" not in r.output and "unexpected" not in r.output, r.output
