@@ -57,7 +57,6 @@ TRUE_PEAK_CEILING_DBTP = -1.0  # after encoding
 DEFAULT_LENGTH_SECONDS = 59.5  # where a too-long file is cut: a margin under Daily's 60 s
 DEFAULT_FADE_OUT_SECONDS = 2.0  # at the cut, so the loop doesn't click
 DEFAULT_FADE_IN_SECONDS = 0.3  # only where --start cuts into sound
-SILENCE_DBFS = -50.0  # "does the cut start mid-sound?" (as rules.SILENCE_DBFS for listen)
 
 # Aim inside the promise so that rounding in the encoder never lands us outside it.
 _AIM_LU = 0.5

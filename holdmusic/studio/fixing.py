@@ -324,12 +324,6 @@ def _mb(n: int) -> str:
     return f"{mb:.2f} MB" if mb < 1 else f"{mb:.1f} MB"
 
 
-def default_output(path: str) -> str:
-    """``song.wav`` → ``song.wav.hold.mp3`` beside it: the source's whole name stays, so
-    ``song.wav`` and ``song.flac`` never collide, and the output is never the input."""
-    return f"{path}.hold.mp3"
-
-
 # --- reading: only what the output needs ------------------------------------------------
 
 

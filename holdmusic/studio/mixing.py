@@ -15,6 +15,7 @@ from typing import Any
 
 from holdmusic.errors import UsageError
 from holdmusic.studio import (
+    Fan,
     StudioError,
     _audio_stream,
     _Chain,
@@ -203,10 +204,6 @@ MAX_SHELF_DB = 12.0
 LOW_SHELF_HZ = 250
 HIGH_SHELF_HZ = 4000
 _SHELF_STEPS = 3
-# The band edges of `--listen`'s share (8th-order Butterworth: four biquads with these Qs).
-_BUTTERWORTH_8 = (0.5098, 0.6013, 0.9000, 2.5629)
-_RMS = ("astats", "metadata=1:measure_perchannel=none:measure_overall=RMS_level")
-_RMS_KEY = "lavfi.astats.Overall.RMS_level"
 
 
 @dataclass(frozen=True)
@@ -273,66 +270,27 @@ def could_lift(share: float) -> bool:
 
 
 def band_share(av: Any, frames: list[Any], shaping: list[tuple[str, str]]) -> float:
-    """The share of the mono fold-down's energy in 300-3400 Hz (``--listen``'s measure),
-    after ``shaping``: one pass, split in two."""
+    """The share of the mono fold-down's energy in 300-3400 Hz (``--listen``'s measure,
+    with its filters), after ``shaping``: one pass, split in two."""
+    from holdmusic.studio.listening import _PHONE_BAND, _RMS, _RMS_KEY
+
     mono = ("aformat", "sample_fmts=flt:channel_layouts=mono")
-    band = [
-        *(("highpass", f"f=300:p=2:width_type=q:width={q}") for q in _BUTTERWORTH_8),
-        *(("lowpass", f"f=3400:p=2:width_type=q:width={q}") for q in _BUTTERWORTH_8),
-    ]
-    full_db, band_db = _split_rms(av, frames, [*shaping, mono], band)
+    levels = [-math.inf, -math.inf]  # dB: the whole, the band
+
+    def level(i: int) -> Any:
+        def read(out: Any) -> None:
+            levels[i] = float(out.metadata.get(_RMS_KEY, levels[i]))
+
+        return read
+
+    fan = Fan(av, frames[0], [*shaping, mono], [[_RMS], [*_PHONE_BAND, _RMS]], [level(0), level(1)])
+    for f in frames:
+        fan.push(f)
+    fan.push(None)
+    full_db, band_db = levels
     if not (math.isfinite(full_db) and math.isfinite(band_db)) or full_db <= -150:
         return 0.0
     return min(1.0, 10 ** ((band_db - full_db) / 10))
-
-
-def _split_rms(
-    av: Any, frames: list[Any], common: list[tuple[str, str]], branch: list[tuple[str, str]]
-) -> tuple[float, float]:
-    """RMS level (dB) after ``common``, and after ``common`` then ``branch``."""
-    g = av.filter.Graph()
-    first = frames[0]
-    node = g.add_abuffer(
-        format=first.format.name,
-        sample_rate=first.sample_rate,
-        layout=first.layout.name,
-        time_base=Fraction(1, first.sample_rate),
-    )
-    for name, args in common:
-        nxt = g.add(name, args)
-        node.link_to(nxt)
-        node = nxt
-    split = g.add("asplit", "outputs=2")
-    node.link_to(split)
-    sinks = []
-    for i, filters in enumerate(([], branch)):
-        node, pad = split, i
-        for name, args in [*filters, _RMS]:
-            nxt = g.add(name, args)
-            node.link_to(nxt, pad, 0)
-            node, pad = nxt, 0
-        sink = g.add("abuffersink")
-        node.link_to(sink, pad, 0)
-        sinks.append(sink)
-    g.configure()
-    levels = [-math.inf, -math.inf]
-
-    def drain() -> None:
-        for i, sink in enumerate(sinks):
-            while True:
-                try:
-                    out = sink.pull()
-                except (av.BlockingIOError, av.EOFError):
-                    break
-                levels[i] = float(out.metadata.get(_RMS_KEY, levels[i]))
-
-    for f in frames:
-        f.pts = None
-        g.push(f)
-        drain()
-    g.push(None)
-    drain()
-    return levels[0], levels[1]
 
 
 # --- helpers --------------------------------------------------------------------------------
