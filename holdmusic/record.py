@@ -81,16 +81,6 @@ _OK = frozenset({Status.UPDATED, Status.UNCHANGED, Status.WOULD_UPDATE, Status.S
 _ROLLED_BACK = frozenset({Status.UPDATED, Status.PENDING, Status.MISMATCHED})
 _ALARMING = frozenset({Status.FAILED, Status.PENDING, Status.MISMATCHED})
 
-# The statuses by their old names: code written before the enum compares against these.
-UPDATED = Status.UPDATED
-UNCHANGED = Status.UNCHANGED
-FAILED = Status.FAILED
-SKIPPED = Status.SKIPPED
-WOULD_UPDATE = Status.WOULD_UPDATE
-QUEUED = Status.QUEUED
-NOT_ATTEMPTED = Status.NOT_ATTEMPTED
-PENDING = Status.PENDING
-MISMATCHED = Status.MISMATCHED
 STATUSES = tuple(s.value for s in Status)
 FORMAT = 1
 # A report of 10,000 configs is ~4 MB and nests 4 levels (report, items, item,

@@ -10,7 +10,6 @@ prints :class:`Failure`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -338,7 +337,3 @@ class ReportSummary:
             "counts": dict(self.counts),
             "problem": self.problem,
         }
-
-
-def items_of(items: Sequence[Item]) -> list[dict[str, Any]]:
-    return [i.to_dict() for i in items]

@@ -11,7 +11,6 @@ failure (one line), the exit status (0 ok, 1 failed, 2 usage, 130 interrupted), 
 from __future__ import annotations
 
 import contextlib
-import difflib
 import functools
 import importlib
 import io
@@ -110,6 +109,8 @@ class Group(click.Group):
     ) -> tuple[str | None, click.Command | None, list[str]]:
         name = args[0] if args else ""
         if name and not name.startswith("-") and self.get_command(ctx, name) is None:
+            import difflib  # only for a mistyped command: not at every start-up
+
             close = difflib.get_close_matches(name, self.list_commands(ctx), n=1, cutoff=0.6)
             hint = f"; did you mean '{close[0]}'?" if close else ""
             ctx.fail(f"no such command '{printable(name)}'{hint}")
