@@ -1414,7 +1414,7 @@ def _quiet_start(buf: Buffer, w: _Walk, end: int, skip: int) -> _Quiet:
     positions = w.positions
     silent = judged = cut = 0
     loudest = 0.0
-    leading = everywhere = True  # digital silence so far: from the start, in every frame
+    leading = True  # digital silence in every frame so far, from the start
     inaudible = True  # nothing could be heard so far
     recent: list[tuple[float, bool]] = [(0.0, False), (0.0, False)]  # two granules before
     # An impulse coded in long blocks can play 30 dB louder than its loudest line: only an
@@ -1439,14 +1439,13 @@ def _quiet_start(buf: Buffer, w: _Walk, end: int, skip: int) -> _Quiet:
         inaudible = inaudible and frame < _INAUDIBLE_AMPLITUDE
         quiet = lines < _SILENT_AMPLITUDE
         leading = leading and quiet
-        everywhere = everywhere and quiet
         silent += leading
         judged += 1
         if not (leading or inaudible):
             break
     samples = silent * spf - skip
     everything = inaudible and judged > 0 and judged + cut == len(positions)
-    return _Quiet(max(0.0, samples / h.sample_rate), everything and everywhere, everything, loudest)
+    return _Quiet(max(0.0, samples / h.sample_rate), everything and leading, everything, loudest)
 
 
 def _dbfs(level: float) -> str:

@@ -62,6 +62,7 @@ from holdmusic.dailyretry import (  # re-exported: callers know them as daily.*
 from holdmusic.errors import UsageError
 from holdmusic.nesting import TooDeep, json_depth_problem
 from holdmusic.netguard import FetchError, deadline, deadline_passed, guarded_transport, read_capped
+from holdmusic.text import shorten
 
 __all__ = [
     "DEFAULT_BURST",
@@ -480,8 +481,8 @@ class DailyClient:
         status = resp.status_code
         if not isinstance(body, dict):
             body = {}
-        kind = _short(self._scrubber.text(body.get("error", "")))
-        info = _short(self._scrubber.text(body.get("info", "")))
+        kind = shorten(self._scrubber.text(body.get("error", "")), _SHORT)
+        info = shorten(self._scrubber.text(body.get("info", "")), _SHORT)
         detail = f": {info}" if info else ""
         if status == 429:
             wait = _retry_after(resp)
@@ -570,15 +571,14 @@ def _same_id(config_id: str, got: Any, method: str, *, outcome_unknown: bool) ->
     config = DialinConfig.from_json(got)
     if config.id != config_id:
         raise DailyError(
-            f"Daily answered {method} for config {config_id} with config {_short(config.id)!r}",
+            f"Daily answered {method} for config {config_id} with config "
+            f"{shorten(config.id, _SHORT)!r}",
             outcome_unknown=outcome_unknown,
         )
     return config
 
 
-def _short(value: object, limit: int = 300) -> str:
-    text = str(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+_SHORT = 300  # characters of Daily's words or ids quoted in a message
 
 
 def _config_path(config_id: str) -> str:

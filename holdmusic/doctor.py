@@ -132,10 +132,10 @@ def _storage_checks(
         return
     yield Check("storage credentials", True, f"found ({creds}) and accepted by {where}")
     yield Check("bucket", True, f"s3://{bucket} exists")
-    yield from _public_checks(store, prefix, allow_private)
+    yield from _public_checks(store, allow_private)
 
 
-def _public_checks(store: Any, prefix: str, allow_private: bool | None) -> Iterator[Check]:
+def _public_checks(store: Any, allow_private: bool | None) -> Iterator[Check]:
     from holdmusic import storage
     from holdmusic.pipeline import verify_public
 

@@ -97,8 +97,6 @@ def verify_public(
     itself too: if it is public there, the base URL is what is wrong, and the problem
     says so (``public_base_url``) instead of blaming the bucket's policy. ``doctor``
     makes the same diagnosis."""
-    from dataclasses import replace
-
     from holdmusic.codes import problem
     from holdmusic.publicurl import check_public
     from holdmusic.storesettings import public_hint

@@ -32,6 +32,7 @@ from holdmusic.netguard import (  # re-exported: callers know them as publicurl.
     read_capped,
 )
 from holdmusic.netguard import allow_private as netguard_allow_private
+from holdmusic.text import shorten
 
 __all__ = [
     "ALLOW_PRIVATE_ENV",
@@ -148,7 +149,9 @@ def fetch(
     except (httpx.InvalidURL, UnicodeError, ValueError) as exc:
         # A malformed address or host name (here, or in a redirect's Location) is this
         # URL's problem, not the run's: one verdict, and every other URL still judged.
-        raise BadURLError(f"{_short(current)} is not a valid URL: {_short(exc)}") from None
+        raise BadURLError(
+            f"{shorten(current, _SHORT)} is not a valid URL: {shorten(exc, _SHORT)}"
+        ) from None
     except httpx.TimeoutException:
         if time.monotonic() - started >= total_seconds:
             raise FetchError(
@@ -158,7 +161,8 @@ def fetch(
     except httpx.RemoteProtocolError as exc:
         if "location header" in str(exc):  # httpx checks a redirect's target itself
             raise BadURLError(
-                f"{_short(current)} redirects to a URL that is not valid: {_short(exc)}"
+                f"{shorten(current, _SHORT)} redirects to a URL that is not valid: "
+                f"{shorten(exc, _SHORT)}"
             ) from None
         raise FetchError(
             f"{_origin(current)} closed the connection before the whole file arrived"
@@ -176,7 +180,7 @@ def _split(url: str) -> SplitResult:
         parts = urlsplit(url)
         _ = (parts.hostname, parts.port, parts.username)  # each parses lazily, and may raise
     except ValueError as exc:
-        raise BadURLError(f"{_short(url)} is not a valid URL: {exc}") from None
+        raise BadURLError(f"{shorten(url, _SHORT)} is not a valid URL: {exc}") from None
     return parts
 
 
@@ -187,9 +191,7 @@ def _scheme(url: str) -> str:
         return ""
 
 
-def _short(value: object, limit: int = 200) -> str:
-    text = str(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+_SHORT = 200  # characters of a URL or an error quoted in a message
 
 
 def _origin(url: str) -> str:

@@ -72,3 +72,9 @@ def terminal_safe(text: str, *, tty: bool) -> str:
     if tty:
         return _pattern("terminal").sub(lambda m: m.group(1) or _escape(m), text)
     return _pattern("pipe").sub(_escape, text)
+
+
+def shorten(value: object, limit: int) -> str:
+    """``value`` as text, at most ``limit`` characters (a cut one ends in "...")."""
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -148,21 +148,11 @@ def check_configs(
     return AuditResult(tuple(audited), strict, stopped)
 
 
-class _Borrowed:
-    """A client the caller owns: used, not closed."""
-
-    def __init__(self, client: DailyClient) -> None:
-        self.client = client
-
-    def __enter__(self) -> DailyClient:
-        return self.client
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-
 def _client(env: Environment, client: DailyClient | None) -> Any:
-    return _Borrowed(client) if client is not None else env.daily_client()
+    """A client for a ``with``: the caller's (used, not closed), or a new one (closed)."""
+    import contextlib
+
+    return contextlib.nullcontext(client) if client is not None else env.daily_client()
 
 
 # --- doctor ----------------------------------------------------------------------------------

@@ -890,11 +890,12 @@ def _starts_mid_sound(frames: list[Any], rate: int, gain_db: float) -> bool:
     """Is there sound in the first 10 ms? (a few hundred samples: read them)."""
     window = max(1, rate // 100)
     threshold = 10 ** ((cutting.SILENCE_DBFS - gain_db) / 20)
-    for f in frames:
-        n = f.samples * f.layout.nb_channels
-        chunk = memoryview(f.planes[0]).cast("f")[: min(n, window * f.layout.nb_channels)]
-        return any(abs(x) > threshold for x in chunk)
-    return False
+    if not frames:
+        return False
+    f = frames[0]
+    n = f.samples * f.layout.nb_channels
+    chunk = memoryview(f.planes[0]).cast("f")[: min(n, window * f.layout.nb_channels)]
+    return any(abs(x) > threshold for x in chunk)
 
 
 def _source_warnings(source: Source, peak_dbfs: float, gain_db: float) -> list[rules.Problem]:
@@ -974,8 +975,6 @@ def _render_mp3(
     first hear the end before the start and the start after the end, then that is cut off.
     Returns what :class:`_Hearing` measured in the packets as they were written, and how
     many samples they decode to."""
-    from holdmusic.studio.mixing import slice_frames
-
     rate = settings.sample_rate
     chain = [("volume", f"volume={gain_db:.4f}dB:precision=float")]
     frames = shaped
@@ -983,9 +982,9 @@ def _render_mp3(
     if ceiling_dbtp is not None:
         if skip:
             frames = [
-                *slice_frames(av, shaped, n - wrap, n),
+                *mixing.slice_frames(av, shaped, n - wrap, n),
                 *shaped,
-                *slice_frames(av, shaped, 0, wrap),
+                *mixing.slice_frames(av, shaped, 0, wrap),
             ]
         limit = min(1.0, max(0.0625, 10 ** (ceiling_dbtp / 20)))
         chain += [

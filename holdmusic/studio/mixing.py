@@ -126,12 +126,15 @@ def mix_announcements(
     around it, and the music ducked under every voice."""
     total = sum(f.samples for f in bed)
     placed: list[Placed] = []
-    whole = measure(av, bed, peak=None).integrated_lufs
+    whole: float | None = None  # the whole bed's loudness, measured only when needed
     for voice, at in voices:
         lo = max(0, at - round(BED_CONTEXT_SECONDS * rate))
         hi = min(total, at + voice.samples + round(BED_CONTEXT_SECONDS * rate))
-        around = measure(av, slice_frames(av, bed, lo, hi), peak=None).integrated_lufs
-        bed_lufs = around if math.isfinite(around) else whole
+        bed_lufs = measure(av, slice_frames(av, bed, lo, hi), peak=None).integrated_lufs
+        if not math.isfinite(bed_lufs):  # silence around the voice: the bed as a whole
+            if whole is None:
+                whole = measure(av, bed, peak=None).integrated_lufs
+            bed_lufs = whole
         gain = bed_lufs + VOICE_OVER_BED_LU - voice.loudness_lufs
         placed.append(Placed(voice.path, at, voice.samples, gain))
     duck = [
